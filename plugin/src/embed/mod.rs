@@ -1,0 +1,98 @@
+//! `dnabert embed`: FASTA in, embeddings out, as a streaming pipeline.
+//!
+//! Four stages joined by bounded queues, so memory stays flat whatever the genome size:
+//! read + tokenise (one record at a time) → batch (windows of similar length together) →
+//! infer (tract) → assemble and write (in input order, atomically).
+
+mod output;
+mod pipeline;
+pub mod windows;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+pub use output::Rows;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pooling {
+    /// One row per k-mer token.
+    None,
+    /// The `[CLS]` vector, one row per window.
+    Cls,
+    /// The mean over a window's k-mer tokens (no specials, no padding), one row per window.
+    Mean,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    pub model: PathBuf,
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub pooling: Pooling,
+    pub per_nucleotide: bool,
+    /// k-mer tokens per window; `None`: `max_position_embeddings - 2`.
+    pub window_tokens: Option<usize>,
+    pub overlap_tokens: usize,
+    pub batch_size: usize,
+    pub threads: usize,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EmbedSummary {
+    pub npy: PathBuf,
+    pub tsv: PathBuf,
+    pub sequences: usize,
+    pub windows: u64,
+    pub tokens: u64,
+    pub rows: u64,
+    /// Records shorter than k, which hold no k-mer: (id, length).
+    pub skipped: Vec<(String, usize)>,
+    pub seconds: f64,
+}
+
+/// `PREFIX.npy` and `PREFIX.tsv`. A prefix may itself contain dots (`out/chr1.part1`).
+pub fn output_paths(prefix: &Path) -> (PathBuf, PathBuf) {
+    let with = |ext: &str| {
+        let mut s = prefix.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    (with(".npy"), with(".tsv"))
+}
+
+pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
+    let model = crate::model_dir::ModelDir::open(&opts.model)?;
+    let max_window = model.config.max_position_embeddings - 2;
+    let window = opts.window_tokens.unwrap_or(max_window);
+    if window == 0 || window > max_window {
+        bail!("--window-tokens {window}: must be 1..={max_window} (max_position_embeddings - 2)");
+    }
+    if opts.overlap_tokens >= window {
+        bail!(
+            "--overlap-tokens {} must be smaller than the window ({window} tokens)",
+            opts.overlap_tokens
+        );
+    }
+    if opts.per_nucleotide && opts.pooling != Pooling::None {
+        bail!("--per-nucleotide gives one row per base; it cannot be combined with --pooling");
+    }
+    if opts.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let rows = match (opts.pooling, opts.per_nucleotide) {
+        (Pooling::None, false) => Rows::Tokens,
+        (Pooling::None, true) => Rows::Nucleotides,
+        _ => Rows::PerWindow,
+    };
+    if let Some(parent) = opts.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            bail!("{}: output folder does not exist", parent.display());
+        }
+    }
+    crate::engine::set_threads(opts.threads);
+    let (graph, _) = model.graph()?;
+    let engine = crate::engine::Engine::new(&graph, model.config.hidden_size)?;
+    pipeline::run(opts, &model, engine, window, rows)
+}

@@ -1,0 +1,325 @@
+//! The embed stages and the bounded queues between them.
+//!
+//! Reading, inference and writing are blocking work on threads of their own; batching is an
+//! async task. A stage whose downstream has gone stops quietly: the stage that failed reports
+//! the error, and the outputs are committed only when every stage succeeded.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc::{channel, Receiver, Sender};
+
+use super::output::{Assembler, Rows, SeqInfo, WindowOut};
+use super::{output_paths, windows, EmbedOptions, EmbedSummary, Pooling};
+use crate::engine::{Batch, Engine};
+use crate::fasta::FastaReader;
+use crate::model_dir::ModelDir;
+use crate::tokenizer::Tokenizer;
+
+/// Batches the batcher may hold back to group windows by length.
+const LOOKAHEAD_BATCHES: usize = 4;
+/// How often progress is logged when stderr is not a terminal (cluster logs).
+const LOG_EVERY: Duration = Duration::from_secs(30);
+
+struct Job {
+    order: u64,
+    seq: Arc<SeqInfo>,
+    index: usize,
+    start: usize,
+    keep: Range<usize>,
+    /// The window's k-mer ids, without specials.
+    ids: Vec<u32>,
+}
+
+#[derive(Clone, Copy)]
+struct Specials {
+    cls: i64,
+    sep: i64,
+    pad: i64,
+}
+
+#[derive(Default)]
+struct ReadStats {
+    sequences: usize,
+    skipped: Vec<(String, usize)>,
+}
+
+pub(super) fn run(
+    opts: &EmbedOptions,
+    model: &ModelDir,
+    engine: Engine,
+    window: usize,
+    rows: Rows,
+) -> Result<EmbedSummary> {
+    let started = Instant::now();
+    let (npy, tsv) = output_paths(&opts.output);
+    let assembler = Assembler::create(&npy, &tsv, rows, model.k(), model.config.hidden_size)?;
+    let queue = opts.batch_size * LOOKAHEAD_BATCHES;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .context("cannot start the pipeline runtime")?;
+
+    let (job_tx, job_rx) = channel(queue);
+    let (batch_tx, batch_rx) = channel(2);
+    let (out_tx, out_rx) = channel(queue);
+    let input = opts.input.clone();
+    let tokenizer = model.tokenizer.clone();
+    let specials = Specials {
+        cls: tokenizer.cls as i64,
+        sep: tokenizer.sep as i64,
+        pad: tokenizer.pad as i64,
+    };
+    let overlap = opts.overlap_tokens;
+    let (batch_size, pooling) = (opts.batch_size, opts.pooling);
+    let progress = Progress::new(opts.progress);
+
+    let (read, batched, inferred, written) = runtime.block_on(async move {
+        let read = tokio::task::spawn_blocking(move || {
+            read_stage(&input, &tokenizer, window, overlap, job_tx)
+        });
+        let batched = tokio::spawn(batch_stage(job_rx, batch_tx, batch_size));
+        let inferred = tokio::task::spawn_blocking(move || {
+            infer_stage(&engine, pooling, specials, batch_rx, out_tx)
+        });
+        let written = tokio::task::spawn_blocking(move || write_stage(assembler, out_rx, progress));
+        tokio::join!(read, batched, inferred, written)
+    });
+    let stats = read.context("reader stage panicked")??;
+    batched.context("batcher stage panicked")??;
+    inferred.context("inference stage panicked")??;
+    let (assembler, windows, tokens) = written.context("writer stage panicked")??;
+    let rows_written = assembler.rows_written();
+    assembler.commit()?;
+    Ok(EmbedSummary {
+        npy,
+        tsv,
+        sequences: stats.sequences,
+        windows,
+        tokens,
+        rows: rows_written,
+        skipped: stats.skipped,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn read_stage(
+    input: &std::path::Path,
+    tokenizer: &Tokenizer,
+    window: usize,
+    overlap: usize,
+    tx: Sender<Job>,
+) -> Result<ReadStats> {
+    let mut reader = FastaReader::open(input)?;
+    let mut stats = ReadStats::default();
+    let mut order = 0u64;
+    let k = tokenizer.k;
+    while let Some(record) = reader.next_record() {
+        let record = record?;
+        stats.sequences += 1;
+        let n_tokens = tokenizer.num_kmers(record.seq.len());
+        if n_tokens == 0 {
+            eprintln!(
+                "warning: {}: record '{}' has {} bases, fewer than k = {k}; it has no k-mer and is skipped",
+                input.display(),
+                record.id,
+                record.seq.len()
+            );
+            stats.skipped.push((record.id, record.seq.len()));
+            continue;
+        }
+        let plan = windows::plan(n_tokens, window, overlap);
+        let seq = Arc::new(SeqInfo {
+            id: record.id,
+            n_bases: record.seq.len(),
+            n_windows: plan.len(),
+        });
+        for (index, w) in plan.into_iter().enumerate() {
+            let mut ids = Vec::with_capacity(w.len);
+            tokenizer.kmer_ids(&record.seq[w.start..w.start + w.len + k - 1], &mut ids);
+            let job = Job {
+                order,
+                seq: seq.clone(),
+                index,
+                start: w.start,
+                keep: w.keep,
+                ids,
+            };
+            order += 1;
+            if tx.blocking_send(job).is_err() {
+                return Ok(stats);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+async fn batch_stage(mut rx: Receiver<Job>, tx: Sender<Vec<Job>>, batch_size: usize) -> Result<()> {
+    let mut pending: Vec<Job> = Vec::new();
+    loop {
+        let job = rx.recv().await;
+        let closed = job.is_none();
+        pending.extend(job);
+        if pending.len() >= batch_size * LOOKAHEAD_BATCHES || closed {
+            // Stable: windows of one length stay in input order.
+            pending.sort_by_key(|j| j.ids.len());
+            while !pending.is_empty() {
+                let rest = pending.split_off(batch_size.min(pending.len()));
+                let batch = std::mem::replace(&mut pending, rest);
+                if tx.send(batch).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if closed {
+            return Ok(());
+        }
+    }
+}
+
+fn infer_stage(
+    engine: &Engine,
+    pooling: Pooling,
+    specials: Specials,
+    mut rx: Receiver<Vec<Job>>,
+    tx: Sender<(u64, WindowOut)>,
+) -> Result<()> {
+    let h = engine.hidden;
+    while let Some(jobs) = rx.blocking_recv() {
+        let seq = jobs.iter().map(|j| j.ids.len()).max().unwrap_or(0) + 2;
+        let mut batch = Batch {
+            batch: jobs.len(),
+            seq,
+            ids: Vec::with_capacity(jobs.len() * seq),
+            mask: vec![],
+        };
+        for j in &jobs {
+            batch.ids.push(specials.cls);
+            batch.ids.extend(j.ids.iter().map(|&i| i as i64));
+            batch.ids.push(specials.sep);
+            batch
+                .ids
+                .resize(batch.ids.len() + seq - j.ids.len() - 2, specials.pad);
+            batch
+                .mask
+                .extend((0..seq).map(|t| (t < j.ids.len() + 2) as i64));
+        }
+        let hidden = engine.run(&batch)?;
+        for (b, j) in jobs.into_iter().enumerate() {
+            let row = |t: usize| &hidden[(b * seq + t) * h..(b * seq + t + 1) * h];
+            let rows = match pooling {
+                Pooling::None => j
+                    .keep
+                    .clone()
+                    .flat_map(|t| row(1 + t - j.start))
+                    .copied()
+                    .collect(),
+                Pooling::Cls => row(0).to_vec(),
+                Pooling::Mean => {
+                    let mut mean = vec![0f32; h];
+                    for t in 1..=j.ids.len() {
+                        mean.iter_mut().zip(row(t)).for_each(|(m, v)| *m += v);
+                    }
+                    mean.iter_mut().for_each(|m| *m /= j.ids.len() as f32);
+                    mean
+                }
+            };
+            let out = WindowOut {
+                seq: j.seq,
+                index: j.index,
+                start: j.start,
+                len: j.ids.len(),
+                rows,
+            };
+            if tx.blocking_send((j.order, out)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_stage(
+    mut assembler: Assembler,
+    mut rx: Receiver<(u64, WindowOut)>,
+    mut progress: Progress,
+) -> Result<(Assembler, u64, u64)> {
+    // Batching by length may reorder windows a little; put them back in input order.
+    let mut waiting = BTreeMap::new();
+    let mut next = 0u64;
+    let mut tokens = 0u64;
+    while let Some((order, out)) = rx.blocking_recv() {
+        waiting.insert(order, out);
+        while let Some(out) = waiting.remove(&next) {
+            tokens += out.len as u64;
+            progress.update(next + 1, tokens, &out.seq.id);
+            assembler.push(out)?;
+            next += 1;
+        }
+    }
+    progress.finish(next, tokens);
+    Ok((assembler, next, tokens))
+}
+
+/// Windows/s and tokens/s on stderr: a live line on a terminal, a log line now and then elsewhere.
+struct Progress {
+    bar: Option<ProgressBar>,
+    log: bool,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (enabled && tty).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let now = Instant::now();
+        Self {
+            bar,
+            log: enabled && !tty,
+            started: now,
+            last_log: now,
+        }
+    }
+
+    fn line(&self, windows: u64, tokens: u64) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        format!(
+            "{windows} windows, {tokens} tokens ({:.1} windows/s, {:.0} tokens/s)",
+            windows as f64 / secs,
+            tokens as f64 / secs
+        )
+    }
+
+    fn update(&mut self, windows: u64, tokens: u64, seq: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{} | {seq}", self.line(windows, tokens)));
+        } else if self.log && self.last_log.elapsed() >= LOG_EVERY {
+            self.last_log = Instant::now();
+            eprintln!("embed: {} | {seq}", self.line(windows, tokens));
+        }
+    }
+
+    fn finish(&mut self, windows: u64, tokens: u64) {
+        let shown = self.bar.is_some();
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if self.log || shown {
+            eprintln!("embed: done, {}", self.line(windows, tokens));
+        }
+    }
+}

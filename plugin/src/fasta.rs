@@ -1,0 +1,222 @@
+//! Streaming FASTA input, plain or gzip (also multi-member, as bgzip writes).
+//!
+//! Records are read one at a time into a reused buffer, so a genome is never held more than one
+//! chromosome at a time. Parsing is `bio`'s; this module adds what a pipeline user needs on top:
+//! soft-masked bases uppercased, and errors that name the file, the record and the line.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bio::io::fasta::{self, FastaRead};
+use flate2::read::MultiGzDecoder;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FastaError {
+    #[error("{path}: cannot open: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}:{line}: record '{id}' (#{index}) has no sequence")]
+    EmptyRecord {
+        path: PathBuf,
+        line: u64,
+        id: String,
+        index: usize,
+    },
+    #[error("{path}: no FASTA records found (is this a FASTA file?)")]
+    NoRecords { path: PathBuf },
+}
+
+/// One FASTA record, uppercased. `line` is the 1-based line of its header.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    pub id: String,
+    pub seq: Vec<u8>,
+    pub line: u64,
+}
+
+/// Counts the newlines that the parser consumes, so errors can point at a line.
+struct LineCounter<B> {
+    inner: B,
+    lines: Arc<AtomicU64>,
+}
+
+impl<B> LineCounter<B> {
+    fn count(&self, b: &[u8]) {
+        let n = b.iter().filter(|&&c| c == b'\n').count() as u64;
+        self.lines.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl<B: BufRead> Read for LineCounter<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<B: BufRead> BufRead for LineCounter<B> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        if let Ok(buf) = self.inner.fill_buf() {
+            let n = amt.min(buf.len());
+            let newlines = buf[..n].iter().filter(|&&c| c == b'\n').count() as u64;
+            self.lines.fetch_add(newlines, Ordering::Relaxed);
+        }
+        self.inner.consume(amt)
+    }
+}
+
+type Inner = LineCounter<Box<dyn BufRead + Send>>;
+
+pub struct FastaReader {
+    path: PathBuf,
+    reader: fasta::Reader<Inner>,
+    record: fasta::Record,
+    lines: Arc<AtomicU64>,
+    index: usize,
+    done: bool,
+}
+
+impl FastaReader {
+    /// Opens `path`; gzip is recognised by its magic bytes, not by the file name.
+    pub fn open(path: &Path) -> Result<Self, FastaError> {
+        let open_err = |source| FastaError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(open_err)?;
+        let mut buffered = BufReader::with_capacity(1 << 20, file);
+        let magic = buffered.fill_buf().map_err(open_err)?;
+        let gz = magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        let inner: Box<dyn BufRead + Send> = if gz {
+            Box::new(BufReader::with_capacity(
+                1 << 20,
+                MultiGzDecoder::new(buffered),
+            ))
+        } else {
+            Box::new(buffered)
+        };
+        let lines = Arc::new(AtomicU64::new(0));
+        let counter = LineCounter {
+            inner,
+            lines: lines.clone(),
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            reader: fasta::Reader::from_bufread(counter),
+            record: fasta::Record::new(),
+            lines,
+            index: 0,
+            done: false,
+        })
+    }
+
+    /// Lines consumed so far; the parser reads one line ahead (the next header).
+    fn lines(&self) -> u64 {
+        self.lines.load(Ordering::Relaxed)
+    }
+
+    /// The next record, or `None` at the end of the file.
+    pub fn next_record(&mut self) -> Option<Result<Sequence, FastaError>> {
+        if self.done {
+            return None;
+        }
+        let result = self.read_one();
+        if !matches!(result, Some(Ok(_))) {
+            self.done = true;
+        }
+        if result.is_none() && self.index == 0 {
+            return Some(Err(FastaError::NoRecords {
+                path: self.path.clone(),
+            }));
+        }
+        result
+    }
+
+    fn read_one(&mut self) -> Option<Result<Sequence, FastaError>> {
+        // bio keeps the next header once it has read a record, so its line is already counted.
+        let header_line = if self.index == 0 {
+            self.lines() + 1
+        } else {
+            self.lines()
+        };
+        if let Err(e) = self.reader.read(&mut self.record) {
+            return Some(Err(self.parse_error(header_line, e)));
+        }
+        if self.record.is_empty() {
+            return None;
+        }
+        self.index += 1;
+        let id = self.record.id().to_owned();
+        if self.record.seq().is_empty() {
+            return Some(Err(FastaError::EmptyRecord {
+                path: self.path.clone(),
+                line: header_line,
+                id,
+                index: self.index,
+            }));
+        }
+        if let Err(e) = self.record.check() {
+            let bad = self
+                .record
+                .seq()
+                .iter()
+                .position(|&c| !(c.is_ascii_alphabetic() || matches!(c, b'-' | b'.' | b'*')))
+                .unwrap_or(0);
+            let message = format!(
+                "record '{id}' (#{}, header on line {header_line}): {e} (byte {:?} at base {})",
+                self.index,
+                self.record
+                    .seq()
+                    .get(bad)
+                    .map(|&c| c as char)
+                    .unwrap_or('?'),
+                bad + 1
+            );
+            return Some(Err(FastaError::Parse {
+                path: self.path.clone(),
+                line: header_line,
+                message,
+            }));
+        }
+        let mut seq = self.record.seq().to_vec();
+        seq.make_ascii_uppercase();
+        Some(Ok(Sequence {
+            id,
+            seq,
+            line: header_line,
+        }))
+    }
+
+    fn parse_error(&self, line: u64, e: io::Error) -> FastaError {
+        let message = match e.kind() {
+            io::ErrorKind::UnexpectedEof => format!("file ends early (truncated gzip?): {e}"),
+            io::ErrorKind::InvalidData => format!("not text (binary or corrupt file?): {e}"),
+            _ if e.to_string().contains("Expected >") => {
+                "expected a FASTA header starting with '>' (is this a FASTA file?)".to_string()
+            }
+            _ => e.to_string(),
+        };
+        let what = if self.index == 0 {
+            "before the first record".to_string()
+        } else {
+            format!("after record #{} '{}'", self.index, self.record.id())
+        };
+        FastaError::Parse {
+            path: self.path.clone(),
+            line,
+            message: format!("{message} ({what})"),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The `dnabert` executor: one binary that pipelines call for each stage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+
+use dnabert::embed::{self, EmbedOptions, Pooling};
+use dnabert::model_dir::ModelDir;
+use dnabert::vocab;
+
+#[derive(Parser)]
+#[command(
+    name = "dnabert",
+    version,
+    about = "DNABERT over overlapping DNA k-mers: embeddings from genomes, on CPU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Embed every sequence of a FASTA file (plain or gzip) with a DNABERT model.
+    ///
+    /// Writes PREFIX.npy (float32, rows × hidden_size; numpy.load opens it) and PREFIX.tsv
+    /// (columns seq_id, start, end, row: 0-based, end-exclusive base coordinates, and the first
+    /// .npy row of that sequence or window). Both appear only when the run completes.
+    ///
+    /// Rows: by default one per k-mer, row `row + i` being the k-mer that starts at base
+    /// `start + i`; with --per-nucleotide one per base; with --pooling cls|mean one per window.
+    /// Sequences longer than a window are cut into overlapping windows, and each k-mer is taken
+    /// from the window in which it lies furthest from an edge.
+    Embed(EmbedArgs),
+    /// Write the model's encoder as DIR/model.onnx (dynamic batch and sequence axes).
+    ExportOnnx {
+        /// Model folder (config.json, vocab.txt, model.safetensors).
+        #[arg(long)]
+        model: PathBuf,
+    },
+    /// Print DNABERT's vocab.txt for k-mers of length K (3 to 6).
+    Vocab {
+        #[arg(long, default_value_t = 6)]
+        k: usize,
+    },
+}
+
+#[derive(Args)]
+struct EmbedArgs {
+    /// Model folder in the Hugging Face layout (config.json, vocab.txt, model.safetensors, and
+    /// optionally a model.onnx, which is then used as is).
+    #[arg(long)]
+    model: PathBuf,
+    /// FASTA file, plain or gzip-compressed.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output prefix: writes PREFIX.npy and PREFIX.tsv.
+    #[arg(long)]
+    output: PathBuf,
+    /// none: a row per k-mer; cls: the [CLS] vector per window; mean: the mean of a window's k-mers.
+    #[arg(long, value_enum, default_value_t = Pooling::None)]
+    pooling: Pooling,
+    /// A row per base: the mean of the k-mers that cover it (only with --pooling none).
+    #[arg(long)]
+    per_nucleotide: bool,
+    /// k-mer tokens per window [default: max_position_embeddings - 2].
+    #[arg(long)]
+    window_tokens: Option<usize>,
+    /// k-mer tokens shared by neighbouring windows.
+    #[arg(long, default_value_t = 64)]
+    overlap_tokens: usize,
+    /// Windows per inference batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// CPU threads for matrix products [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress output on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn embed(a: EmbedArgs) -> Result<()> {
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let opts = EmbedOptions {
+        model: a.model,
+        input: a.input,
+        output: a.output,
+        pooling: a.pooling,
+        per_nucleotide: a.per_nucleotide,
+        window_tokens: a.window_tokens,
+        overlap_tokens: a.overlap_tokens,
+        batch_size: a.batch_size,
+        threads,
+        progress: !a.quiet,
+    };
+    let s = embed::run(&opts)?;
+    eprintln!(
+        "embedded {} sequences: {} windows, {} tokens in {:.1} s ({:.0} tokens/s)",
+        s.sequences,
+        s.windows,
+        s.tokens,
+        s.seconds,
+        s.tokens as f64 / s.seconds.max(1e-9)
+    );
+    if !s.skipped.is_empty() {
+        eprintln!(
+            "skipped {} records shorter than k (no k-mer): see the warnings above",
+            s.skipped.len()
+        );
+    }
+    println!("{}\t{} rows", s.npy.display(), s.rows);
+    println!("{}", s.tsv.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Embed(a) => embed(a),
+        Command::ExportOnnx { model } => ModelDir::open(&model)
+            .and_then(|m| m.export_onnx())
+            .map(|p| println!("{}", p.display())),
+        Command::Vocab { k } => {
+            if vocab::K_RANGE.contains(&k) {
+                print!("{}", vocab::generate(k));
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("--k {k}: DNABERT uses k = 3..6"))
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Overlapping k-mers, stride 1: `[CLS] k-mer_0 … k-mer_{n-k} [SEP]`.
+
+use crate::vocab::{base_code, decode_kmer, Vocab};
+
+/// Maps k-mers to ids through a dense table indexed by the k-mer's base-4 code, so the
+/// tokenizer works for any order of `vocab.txt` without hashing per base.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    pub k: usize,
+    table: Vec<u32>,
+    pub pad: u32,
+    pub unk: u32,
+    pub cls: u32,
+    pub sep: u32,
+    pub mask: u32,
+}
+
+impl Tokenizer {
+    pub fn new(vocab: &Vocab) -> Self {
+        let k = vocab.k;
+        let table = (0..4usize.pow(k as u32))
+            .map(|c| vocab.id(&decode_kmer(c, k)))
+            .collect();
+        Self {
+            k,
+            table,
+            pad: vocab.id("[PAD]"),
+            unk: vocab.id("[UNK]"),
+            cls: vocab.id("[CLS]"),
+            sep: vocab.id("[SEP]"),
+            mask: vocab.id("[MASK]"),
+        }
+    }
+
+    /// Number of k-mers in a sequence of `len` bases.
+    pub fn num_kmers(&self, len: usize) -> usize {
+        (len + 1).saturating_sub(self.k)
+    }
+
+    /// Ids of every k-mer of `seq` (uppercase), appended to `out`; a k-mer holding any letter but
+    /// A, C, G, T becomes `[UNK]`.
+    pub fn kmer_ids(&self, seq: &[u8], out: &mut Vec<u32>) {
+        let k = self.k;
+        let mask = (1u32 << (2 * k)) - 1;
+        let (mut code, mut valid_run) = (0u32, 0usize);
+        for (i, &b) in seq.iter().enumerate() {
+            match base_code(b) {
+                Some(c) => {
+                    code = ((code << 2) | c) & mask;
+                    valid_run += 1;
+                }
+                None => valid_run = 0,
+            }
+            if i + 1 >= k {
+                out.push(if valid_run >= k {
+                    self.table[code as usize]
+                } else {
+                    self.unk
+                });
+            }
+        }
+    }
+
+    /// `[CLS]` + the ids of `kmers` + `[SEP]`.
+    pub fn wrap(&self, kmers: &[u32]) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(kmers.len() + 2);
+        ids.push(self.cls);
+        ids.extend_from_slice(kmers);
+        ids.push(self.sep);
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::generate;
+
+    fn tok(k: usize) -> Tokenizer {
+        Tokenizer::new(&Vocab::parse(&generate(k)).unwrap())
+    }
+
+    #[test]
+    fn kmers_are_overlapping_with_stride_one() {
+        let t = tok(3);
+        let v = Vocab::parse(&generate(3)).unwrap();
+        let mut ids = vec![];
+        t.kmer_ids(b"ACGTA", &mut ids);
+        assert_eq!(ids, vec![v.id("ACG"), v.id("CGT"), v.id("GTA")]);
+        assert_eq!(t.wrap(&ids)[0], t.cls);
+        assert_eq!(*t.wrap(&ids).last().unwrap(), t.sep);
+    }
+
+    #[test]
+    fn any_kmer_touching_a_non_acgt_letter_is_unk() {
+        let t = tok(3);
+        let mut ids = vec![];
+        t.kmer_ids(b"AANAAAAR", &mut ids);
+        // k-mers: AAN ANA NAA AAA AAA AAR
+        assert_eq!(ids[..3], [t.unk; 3]);
+        assert_ne!(ids[3], t.unk);
+        assert_eq!(ids[5], t.unk);
+    }
+
+    #[test]
+    fn short_sequences_have_no_kmers() {
+        let t = tok(6);
+        let mut ids = vec![];
+        t.kmer_ids(b"ACGTA", &mut ids);
+        assert!(ids.is_empty());
+        assert_eq!(t.num_kmers(5), 0);
+        assert_eq!(t.num_kmers(6), 1);
+    }
+}
