@@ -1,5 +1,13 @@
 //! CPU inference through tract: the encoder graph optimised once with symbolic batch and
 //! sequence axes, then run on batches of any shape.
+//!
+//! Some exported graphs (PyTorch's export of recent `transformers`, whose attention mask is
+//! built with shape arithmetic that tract cannot type symbolically) only optimise once the
+//! sequence length is fixed. For those, the engine optimises one plan per batch shape, with
+//! the sequence length rounded up to a multiple of `SEQ_BUCKET` so that few shapes occur, and
+//! keeps the most recent few.
+
+use std::cell::RefCell;
 
 use anyhow::{bail, Context, Result};
 use tract_onnx::pb::ModelProto;
@@ -14,10 +22,28 @@ enum Feed {
     PositionIds,
 }
 
+const SEQ_BUCKET: usize = 32;
+const PLANS_KEPT: usize = 4;
+
 pub struct Engine {
-    plan: Arc<TypedSimplePlan>,
+    plan: Plan,
     feeds: Vec<Feed>,
     pub hidden: usize,
+}
+
+enum Plan {
+    Symbolic(Arc<TypedSimplePlan>),
+    PerShape {
+        model: InferenceModel,
+        plans: RefCell<Vec<((usize, usize), Arc<TypedSimplePlan>)>>,
+    },
+}
+
+/// The model's output for a batch: `batch × seq × hidden` floats, row-major. `seq` may exceed
+/// the batch's (padding added by the engine); rows past a window's tokens are padding.
+pub struct Hidden {
+    pub data: Vec<f32>,
+    pub seq: usize,
 }
 
 /// A batch of token ids, right-padded: `ids` and `mask` are `batch × seq`, row-major.
@@ -84,10 +110,17 @@ impl Engine {
         model
             .select_output_outlets(&[out])
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let plan = model
+        let plan = match model
+            .clone()
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| anyhow::anyhow!("tract cannot optimise the graph: {e:?}"))?;
+        {
+            Ok(plan) => Plan::Symbolic(plan),
+            Err(_) => Plan::PerShape {
+                model,
+                plans: RefCell::new(vec![]),
+            },
+        };
         Ok(Self {
             plan,
             feeds,
@@ -95,8 +128,66 @@ impl Engine {
         })
     }
 
-    /// Runs a batch; returns `batch × seq × hidden` floats, row-major.
-    pub fn run(&self, b: &Batch) -> Result<Vec<f32>> {
+    /// The plan for a batch shape, and the sequence length it runs at.
+    fn plan_for(&self, batch: usize, seq: usize) -> Result<(Arc<TypedSimplePlan>, usize)> {
+        let (model, plans) = match &self.plan {
+            Plan::Symbolic(p) => return Ok((p.clone(), seq)),
+            Plan::PerShape { model, plans } => (model, plans),
+        };
+        let seq = seq.div_ceil(SEQ_BUCKET) * SEQ_BUCKET;
+        let mut plans = plans.borrow_mut();
+        if let Some(i) = plans.iter().position(|(shape, _)| *shape == (batch, seq)) {
+            let entry = plans.remove(i);
+            plans.push(entry);
+        } else {
+            let mut m = model.clone();
+            for ix in 0..self.feeds.len() {
+                m.set_input_fact(
+                    ix,
+                    InferenceFact::dt_shape(i64::datum_type(), tvec![batch, seq]),
+                )
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            }
+            let plan = m
+                .into_optimized()
+                .and_then(|m| m.into_runnable())
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "tract cannot optimise the graph for batch {batch} x {seq} tokens: {e:?}"
+                    )
+                })?;
+            if plans.len() == PLANS_KEPT {
+                plans.remove(0);
+            }
+            plans.push(((batch, seq), plan));
+        }
+        Ok((plans.last().unwrap().1.clone(), seq))
+    }
+
+    /// Runs a batch.
+    pub fn run(&self, b: &Batch) -> Result<Hidden> {
+        let (plan, seq) = self.plan_for(b.batch, b.seq)?;
+        let padded;
+        let b = if seq == b.seq {
+            b
+        } else {
+            let pad = |v: &[i64], fill: i64| -> Vec<i64> {
+                v.chunks(b.seq)
+                    .flat_map(|row| {
+                        row.iter()
+                            .copied()
+                            .chain(std::iter::repeat_n(fill, seq - b.seq))
+                    })
+                    .collect()
+            };
+            padded = Batch {
+                batch: b.batch,
+                seq,
+                ids: pad(&b.ids, 0),
+                mask: pad(&b.mask, 0),
+            };
+            &padded
+        };
         let shape = [b.batch, b.seq];
         let tensor = |data: Vec<i64>| -> Result<TValue> {
             Ok(tract_ndarray::Array2::from_shape_vec(shape, data)?
@@ -113,8 +204,7 @@ impl Engine {
                 Feed::PositionIds => tensor((0..b.batch).flat_map(|_| 0..b.seq as i64).collect()),
             })
             .collect::<Result<TVec<_>>>()?;
-        let out = self
-            .plan
+        let out = plan
             .run(inputs)
             .map_err(|e| anyhow::anyhow!("inference failed: {e:?}"))?;
         let view = out[0]
@@ -127,6 +217,9 @@ impl Engine {
                 [b.batch, b.seq, self.hidden]
             );
         }
-        Ok(view.iter().copied().collect())
+        Ok(Hidden {
+            data: view.iter().copied().collect(),
+            seq,
+        })
     }
 }

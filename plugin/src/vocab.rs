@@ -1,5 +1,6 @@
 //! DNABERT's k-mer vocabulary: five special tokens, then every k-mer in A, T, C, G
-//! lexicographic order, one per line and no newline after the last (as the original files).
+//! lexicographic order, one per line. Generated files equal the original DNABERT ones byte for
+//! byte, including their one quirk: only the k = 6 file ends with a newline.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,7 +16,11 @@ pub const K_RANGE: std::ops::RangeInclusive<usize> = 3..=6;
 pub fn generate(k: usize) -> String {
     let mut lines: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).collect();
     lines.extend((0..4usize.pow(k as u32)).map(|code| decode_kmer(code, k)));
-    lines.join("\n")
+    let mut text = lines.join("\n");
+    if k == 6 {
+        text.push('\n');
+    }
+    text
 }
 
 /// The k-mer whose base-4 code (most significant base first, digits in `BASES` order) is `code`.

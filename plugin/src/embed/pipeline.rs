@@ -209,9 +209,10 @@ fn infer_stage(
                 .mask
                 .extend((0..seq).map(|t| (t < j.ids.len() + 2) as i64));
         }
-        let hidden = engine.run(&batch)?;
+        let out = engine.run(&batch)?;
+        let (hidden, stride) = (&out.data, out.seq);
         for (b, j) in jobs.into_iter().enumerate() {
-            let row = |t: usize| &hidden[(b * seq + t) * h..(b * seq + t + 1) * h];
+            let row = |t: usize| &hidden[(b * stride + t) * h..(b * stride + t + 1) * h];
             let rows = match pooling {
                 Pooling::None => j
                     .keep

@@ -1,0 +1,220 @@
+//! Bad input gets a clear error that names the file and the record or line, the binary exits
+//! non-zero, and no output file appears.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Runs the binary's `embed`; returns (exit success, stderr).
+fn embed_cli(model: &Path, input: &Path, out: &Path) -> (bool, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_dnabert"))
+        .args(["embed", "--quiet", "--model"])
+        .arg(model)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(out)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn assert_fails(input_name: &str, bytes: &[u8], expect: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), input_name, bytes);
+    let out = dir.path().join("out");
+    let (ok, stderr) = embed_cli(&fixtures().join("tiny-k6"), &input, &out);
+    assert!(!ok, "should fail: {input_name}");
+    assert!(
+        stderr.contains(&input.display().to_string()),
+        "error should name the file: {stderr}"
+    );
+    for e in expect {
+        assert!(stderr.contains(e), "error should mention {e:?}: {stderr}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "nothing but the input may be left behind: {left:?}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_fasta() {
+    assert_fails(
+        "notes.txt",
+        b"this is not a FASTA file\nACGT\n",
+        &[":1:", "'>'"],
+    );
+}
+
+#[test]
+fn a_binary_file() {
+    assert_fails(
+        "blob.fa",
+        &[0xff, 0xfe, 0x00, 0x01, 0x80, 0x81, 0x0a],
+        &["not text"],
+    );
+}
+
+#[test]
+fn an_empty_record_is_named_with_its_line() {
+    let fasta = b">chr1\nACGTACGTACGT\n>chr2 empty one\n>chr3\nACGTACGTAC\n";
+    assert_fails("empty.fa", fasta, &["chr2", "#2", ":3:"]);
+}
+
+#[test]
+fn an_empty_file() {
+    assert_fails("nothing.fa", b"", &["no FASTA records"]);
+}
+
+#[test]
+fn illegal_characters_in_a_sequence() {
+    assert_fails(
+        "digits.fa",
+        b">ok\nACGTACGT\n>bad\nACGT1234\n",
+        &["bad", "'1'", "base 5"],
+    );
+}
+
+#[test]
+fn a_truncated_gzip_file() {
+    let mut fasta = Vec::new();
+    for i in 0..200 {
+        writeln!(fasta, ">r{i}\n{}", "ACGTTGCA".repeat(20)).unwrap();
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&fasta).unwrap();
+    let gz = enc.finish().unwrap();
+    assert_fails("cut.fa.gz", &gz[..gz.len() / 2], &["truncated"]);
+}
+
+#[test]
+fn records_shorter_than_k_are_skipped_with_a_warning_not_lost_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "s.fa", b">tiny\nACG\n>fine\nACGTACGTACGT\n");
+    let out = dir.path().join("out");
+    let (ok, stderr) = embed_cli(&fixtures().join("tiny-k6"), &input, &out);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("'tiny'") && stderr.contains("skipped"),
+        "{stderr}"
+    );
+    let index = read_tsv(&dir.path().join("out.tsv"));
+    assert_eq!(index, vec![("fine".to_string(), 0, 12, 0)]);
+}
+
+/// A copy of the tiny model folder, altered by `edit`.
+fn broken_model(edit: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for f in ["config.json", "vocab.txt", "model.safetensors"] {
+        std::fs::copy(fixtures().join("tiny-k6").join(f), model.join(f)).unwrap();
+    }
+    edit(&model);
+    (dir, model)
+}
+
+fn model_error(model: &Path) -> String {
+    let out = model.parent().unwrap().join("out");
+    let (ok, stderr) = embed_cli(model, &fixtures().join("seqs.fa"), &out);
+    assert!(!ok);
+    assert!(!out.with_extension("npy").exists());
+    stderr
+}
+
+fn edit_config(model: &Path, key: &str, value: serde_json::Value) {
+    let p = model.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    c[key] = value;
+    std::fs::write(&p, c.to_string()).unwrap();
+}
+
+#[test]
+fn a_truncated_checkpoint() {
+    let (_d, model) = broken_model(|m| {
+        let p = m.join("model.safetensors");
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
+    });
+    let e = model_error(&model);
+    assert!(
+        e.contains("model.safetensors") && e.contains("truncated or corrupt"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_checkpoint_that_does_not_match_the_config() {
+    let (_d, model) = broken_model(|m| edit_config(m, "intermediate_size", 65.into()));
+    let e = model_error(&model);
+    assert!(
+        e.contains("intermediate.dense.weight") && e.contains("[64, 32]") && e.contains("[65, 32]"),
+        "{e}"
+    );
+
+    let (_d, model) = broken_model(|m| edit_config(m, "num_hidden_layers", 3.into()));
+    let e = model_error(&model);
+    assert!(e.contains("missing tensor 'bert.encoder.layer.2."), "{e}");
+
+    let (_d, model) = broken_model(|m| edit_config(m, "num_hidden_layers", 1.into()));
+    let e = model_error(&model);
+    assert!(e.contains("more than the 1 layers"), "{e}");
+}
+
+#[test]
+fn a_vocabulary_that_does_not_match_the_config() {
+    let (_d, model) = broken_model(|m| edit_config(m, "vocab_size", 4100.into()));
+    let e = model_error(&model);
+    assert!(
+        e.contains("vocab.txt has 4101 tokens") && e.contains("vocab_size = 4100"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_options_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixtures().join("tiny-k6");
+    let seqs = fixtures().join("seqs.fa");
+    let mut o = options(&model, &seqs, &dir.path().join("x"));
+    o.window_tokens = Some(511);
+    assert!(dnabert::embed::run(&o)
+        .unwrap_err()
+        .to_string()
+        .contains("1..=510"));
+    let mut o = options(&model, &seqs, &dir.path().join("x"));
+    o.overlap_tokens = 510;
+    assert!(dnabert::embed::run(&o)
+        .unwrap_err()
+        .to_string()
+        .contains("smaller than the window"));
+    let mut o = options(&model, &seqs, &dir.path().join("x"));
+    o.per_nucleotide = true;
+    o.pooling = dnabert::embed::Pooling::Cls;
+    assert!(dnabert::embed::run(&o).is_err());
+    let o = options(&model, &seqs, &dir.path().join("no/such/dir/x"));
+    assert!(dnabert::embed::run(&o)
+        .unwrap_err()
+        .to_string()
+        .contains("does not exist"));
+}

@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: fixture paths, running `embed`, reading its outputs.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use dnabert::embed::{self, EmbedOptions, Pooling};
+
+/// Largest absolute difference allowed against Hugging Face's outputs.
+pub const TOLERANCE: f32 = 1e-4;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+pub fn shared_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+}
+
+pub fn options(model: &Path, input: &Path, output: &Path) -> EmbedOptions {
+    EmbedOptions {
+        model: model.to_owned(),
+        input: input.to_owned(),
+        output: output.to_owned(),
+        pooling: Pooling::None,
+        per_nucleotide: false,
+        window_tokens: None,
+        overlap_tokens: 64,
+        batch_size: 3,
+        threads: 2,
+        progress: false,
+    }
+}
+
+/// A 2-D float32 `.npy` file: (rows, cols, data).
+pub fn read_npy(path: &Path) -> (usize, usize, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"),
+        "{header}"
+    );
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let dims: Vec<usize> = shape
+        .split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let data: Vec<f32> = bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        data.len(),
+        dims[0] * dims[1],
+        "npy body length does not match its header"
+    );
+    (dims[0], dims[1], data)
+}
+
+/// The `.tsv` index: (seq_id, start, end, row) per line, after checking the header.
+pub fn read_tsv(path: &Path) -> Vec<(String, usize, usize, usize)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("seq_id\tstart\tend\trow"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Expected arrays from `tests/make_fixtures.py`, by key ("tokens/long", …): (rows, cols, data).
+pub fn expected(file: &str) -> HashMap<String, (usize, usize, Vec<f32>)> {
+    let bytes = std::fs::read(fixtures().join(file)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, v)| {
+            let data = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            (name, (v.shape()[0], v.shape()[1], data))
+        })
+        .collect()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Runs embed and returns (tsv rows, npy rows, cols, data).
+pub fn run_embed(
+    opts: &EmbedOptions,
+) -> (Vec<(String, usize, usize, usize)>, usize, usize, Vec<f32>) {
+    let summary = embed::run(opts).unwrap();
+    let (rows, cols, data) = read_npy(&summary.npy);
+    assert_eq!(rows as u64, summary.rows);
+    (read_tsv(&summary.tsv), rows, cols, data)
+}
