@@ -22,9 +22,6 @@ It writes, under tests/fixtures/:
 
 Everything is seeded, so a rerun reproduces the files.
 """
-import gzip
-import json
-import os
 import shutil
 from pathlib import Path
 
@@ -33,29 +30,11 @@ import torch
 from safetensors.numpy import save_file
 from transformers import BertConfig, BertForMaskedLM, BertModel
 
-ROOT = Path(__file__).resolve().parent.parent
+from hf_reference import ROOT, SHARED, export_onnx, read_chrx
+
 FIX = ROOT / "tests" / "fixtures"
-SHARED = ROOT.parent / "shared" / "data"
-if not SHARED.exists():
-    SHARED = Path(os.environ["DNABERT_SHARED_DATA"])
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def read_chrx(start, end):
-    """Bases [start, end) of the single record in the chrX slice."""
-    out, pos = [], 0
-    with gzip.open(SHARED / "grch37_chrX_1-70Mb.fa.gz", "rt") as f:
-        for line in f:
-            if line.startswith(">"):
-                continue
-            line = line.strip()
-            if pos + len(line) > start:
-                out.append(line[max(0, start - pos):])
-            pos += len(line)
-            if pos >= end:
-                break
-    return "".join(out)[: end - start]
 
 
 def make_sequences():
@@ -189,24 +168,7 @@ def main():
         shutil.rmtree(onnx_dir)
     shutil.copytree(FIX / "tiny-k6", onnx_dir)
     x = torch.tensor([[2] + list(range(5, 20)) + [3]])
-    class Encoder(torch.nn.Module):
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask):
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    torch.onnx.export(
-        Encoder(mlm.bert),
-        (x, torch.ones_like(x)),
-        onnx_dir / "model.onnx",
-        input_names=["input_ids", "attention_mask"],
-        output_names=["last_hidden_state"],
-        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in ["input_ids", "attention_mask", "last_hidden_state"]},
-        opset_version=17,
-        dynamo=False,
-    )
+    export_onnx(mlm.bert, onnx_dir / "model.onnx", torch.tensor([[2] + list(range(5, 20)) + [3]]))
     (onnx_dir / "model.safetensors").unlink()  # the graph alone must suffice
 
     # k = 3, saved as a bare BertModel with its pooler.

@@ -192,7 +192,7 @@ fn a_vocabulary_that_does_not_match_the_config() {
 }
 
 #[test]
-fn bad_options_are_refused_before_any_work() {
+fn bad_options_are_refused_and_missing_output_folders_made() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixtures().join("tiny-k6");
     let seqs = fixtures().join("seqs.fa");
@@ -212,9 +212,9 @@ fn bad_options_are_refused_before_any_work() {
     o.per_nucleotide = true;
     o.pooling = dnabert::embed::Pooling::Cls;
     assert!(dnabert::embed::run(&o).is_err());
-    let o = options(&model, &seqs, &dir.path().join("no/such/dir/x"));
-    assert!(dnabert::embed::run(&o)
-        .unwrap_err()
-        .to_string()
-        .contains("does not exist"));
+    // A missing output folder is made, as `mkdir -p` would.
+    let mut o = options(&model, &seqs, &dir.path().join("new/dir/x"));
+    o.pooling = dnabert::embed::Pooling::Cls;
+    assert!(dnabert::embed::run(&o).is_ok());
+    assert!(dir.path().join("new/dir/x.npy").exists());
 }

@@ -10,7 +10,7 @@ pub mod windows;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 pub use output::Rows;
 
@@ -87,12 +87,12 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         _ => Rows::PerWindow,
     };
     if let Some(parent) = opts.output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            bail!("{}: output folder does not exist", parent.display());
-        }
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create the output folder", parent.display()))?;
     }
     crate::engine::set_threads(opts.threads);
     let (graph, _) = model.graph()?;
-    let engine = crate::engine::Engine::new(&graph, model.config.hidden_size)?;
+    let mut engine = crate::engine::Engine::new(&graph, model.config.hidden_size)?;
+    engine.specialise(opts.batch_size, window + 2)?;
     pipeline::run(opts, &model, engine, window, rows)
 }
