@@ -28,14 +28,18 @@ enum Feed {
     PositionIds,
 }
 
+/// (batch, sequence length).
+type Shape = (usize, usize);
+
 const SEQ_BUCKET: usize = 32;
 const PLANS_KEPT: usize = 4;
 
 pub struct Engine {
     model: InferenceModel,
     symbolic: Option<Arc<TypedSimplePlan>>,
-    specialised: RefCell<Vec<((usize, usize), Arc<TypedSimplePlan>)>>,
-    hot_shape: Option<(usize, usize)>,
+    /// Most recently used last.
+    specialised: RefCell<Vec<(Shape, Arc<TypedSimplePlan>)>>,
+    hot_shape: Option<Shape>,
     feeds: Vec<Feed>,
     pub hidden: usize,
 }

@@ -68,8 +68,11 @@ pub fn read_npy(path: &Path) -> (usize, usize, Vec<f32>) {
     (dims[0], dims[1], data)
 }
 
-/// The `.tsv` index: (seq_id, start, end, row) per line, after checking the header.
-pub fn read_tsv(path: &Path) -> Vec<(String, usize, usize, usize)> {
+/// One `.tsv` line: (seq_id, start, end, row).
+pub type IndexLine = (String, usize, usize, usize);
+
+/// The `.tsv` index, after checking the header.
+pub fn read_tsv(path: &Path) -> Vec<IndexLine> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("seq_id\tstart\tend\trow"));
@@ -112,9 +115,7 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Runs embed and returns (tsv rows, npy rows, cols, data).
-pub fn run_embed(
-    opts: &EmbedOptions,
-) -> (Vec<(String, usize, usize, usize)>, usize, usize, Vec<f32>) {
+pub fn run_embed(opts: &EmbedOptions) -> (Vec<IndexLine>, usize, usize, Vec<f32>) {
     let summary = embed::run(opts).unwrap();
     let (rows, cols, data) = read_npy(&summary.npy);
     assert_eq!(rows as u64, summary.rows);
