@@ -13,7 +13,7 @@
 //! for those every shape is specialised, the sequence length rounded up to a multiple of
 //! `SEQ_BUCKET` so that few shapes occur, keeping the most recent few plans.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use tract_onnx::pb::ModelProto;
@@ -38,7 +38,7 @@ pub struct Engine {
     model: InferenceModel,
     symbolic: Option<Arc<TypedSimplePlan>>,
     /// Most recently used last.
-    specialised: RefCell<Vec<(Shape, Arc<TypedSimplePlan>)>>,
+    specialised: Mutex<Vec<(Shape, Arc<TypedSimplePlan>)>>,
     hot_shape: Option<Shape>,
     feeds: Vec<Feed>,
     pub hidden: usize,
@@ -59,7 +59,9 @@ pub struct Batch {
     pub mask: Vec<i64>,
 }
 
-/// Lets tract's matrix products use `threads` cores (it runs one otherwise).
+/// Lets tract's matrix products use `threads` cores (it runs one otherwise). Running windows
+/// in parallel, one core each, gives more throughput than this on our benchmark; it serves
+/// when one window's latency matters.
 pub fn set_threads(threads: usize) {
     if threads > 1 {
         tract_linalg::multithread::set_default_executor(
@@ -123,7 +125,7 @@ impl Engine {
         Ok(Self {
             model,
             symbolic,
-            specialised: RefCell::new(vec![]),
+            specialised: Mutex::new(vec![]),
             hot_shape: None,
             feeds,
             hidden,
@@ -143,7 +145,7 @@ impl Engine {
             Some(_) => seq,
             None => seq.div_ceil(SEQ_BUCKET) * SEQ_BUCKET,
         };
-        let mut plans = self.specialised.borrow_mut();
+        let mut plans = self.specialised.lock().expect("plan cache lock");
         if let Some(i) = plans.iter().position(|(shape, _)| *shape == (batch, seq)) {
             let entry = plans.remove(i);
             plans.push(entry);

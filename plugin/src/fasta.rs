@@ -1,8 +1,9 @@
 //! Streaming FASTA input, plain or gzip (also multi-member, as bgzip writes).
 //!
-//! Records are read one at a time into a reused buffer, so a genome is never held more than one
-//! chromosome at a time. Parsing is `bio`'s; this module adds what a pipeline user needs on top:
-//! soft-masked bases uppercased, and errors that name the file, the record and the line.
+//! Records are read one at a time into a reused buffer and lent out from there, so a genome is
+//! held one chromosome at a time, once. Parsing is `bio`'s; this module adds errors that name the
+//! file, the record and the line. Soft-masked (lowercase) bases are left as they are in the
+//! buffer: the tokenizer reads them as uppercase, which spares a copy of the chromosome.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -34,11 +35,12 @@ pub enum FastaError {
     NoRecords { path: PathBuf },
 }
 
-/// One FASTA record, uppercased. `line` is the 1-based line of its header.
-#[derive(Debug, Clone)]
-pub struct Sequence {
-    pub id: String,
-    pub seq: Vec<u8>,
+/// One FASTA record, lent from the reader's buffer. `line` is the 1-based line of its header.
+#[derive(Debug, Clone, Copy)]
+pub struct Sequence<'a> {
+    pub id: &'a str,
+    /// As in the file: soft-masked bases stay lowercase.
+    pub seq: &'a [u8],
     pub line: u64,
 }
 
@@ -128,7 +130,7 @@ impl FastaReader {
     }
 
     /// The next record, or `None` at the end of the file.
-    pub fn next_record(&mut self) -> Option<Result<Sequence, FastaError>> {
+    pub fn next_record(&mut self) -> Option<Result<Sequence<'_>, FastaError>> {
         if self.done {
             return None;
         }
@@ -136,15 +138,22 @@ impl FastaReader {
         if !matches!(result, Some(Ok(_))) {
             self.done = true;
         }
-        if result.is_none() && self.index == 0 {
-            return Some(Err(FastaError::NoRecords {
+        match result {
+            None if self.index == 0 => Some(Err(FastaError::NoRecords {
                 path: self.path.clone(),
-            }));
+            })),
+            None => None,
+            Some(Err(e)) => Some(Err(e)),
+            Some(Ok(line)) => Some(Ok(Sequence {
+                id: self.record.id(),
+                seq: self.record.seq(),
+                line,
+            })),
         }
-        result
     }
 
-    fn read_one(&mut self) -> Option<Result<Sequence, FastaError>> {
+    /// Reads the next record into the buffer; returns its header line.
+    fn read_one(&mut self) -> Option<Result<u64, FastaError>> {
         // bio keeps the next header once it has read a record, so its line is already counted.
         let header_line = if self.index == 0 {
             self.lines() + 1
@@ -158,30 +167,25 @@ impl FastaReader {
             return None;
         }
         self.index += 1;
-        let id = self.record.id().to_owned();
+        let id = self.record.id();
         if self.record.seq().is_empty() {
             return Some(Err(FastaError::EmptyRecord {
                 path: self.path.clone(),
                 line: header_line,
-                id,
+                id: id.to_owned(),
                 index: self.index,
             }));
         }
         if let Err(e) = self.record.check() {
-            let bad = self
-                .record
-                .seq()
+            let seq = self.record.seq();
+            let bad = seq
                 .iter()
                 .position(|&c| !(c.is_ascii_alphabetic() || matches!(c, b'-' | b'.' | b'*')))
                 .unwrap_or(0);
             let message = format!(
                 "record '{id}' (#{}, header on line {header_line}): {e} (byte {:?} at base {})",
                 self.index,
-                self.record
-                    .seq()
-                    .get(bad)
-                    .map(|&c| c as char)
-                    .unwrap_or('?'),
+                seq.get(bad).map(|&c| c as char).unwrap_or('?'),
                 bad + 1
             );
             return Some(Err(FastaError::Parse {
@@ -190,13 +194,7 @@ impl FastaReader {
                 message,
             }));
         }
-        let mut seq = self.record.seq().to_vec();
-        seq.make_ascii_uppercase();
-        Some(Ok(Sequence {
-            id,
-            seq,
-            line: header_line,
-        }))
+        Some(Ok(header_line))
     }
 
     fn parse_error(&self, line: u64, e: io::Error) -> FastaError {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use dnabert::embed::{self, EmbedOptions, Pooling};
@@ -75,9 +75,13 @@ struct EmbedArgs {
     /// full windows and for 101-bp records alike); larger batches mix padding into the work.
     #[arg(long, default_value_t = 1)]
     batch_size: usize,
-    /// CPU threads for matrix products [default: all cores].
+    /// CPU threads in all [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
+    /// Threads that share one window's matrix products. The default, 1, runs a window per
+    /// thread, which gives the most throughput; more lowers the latency of a single window.
+    #[arg(long, default_value_t = 1)]
+    threads_per_window: usize,
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
@@ -89,9 +93,6 @@ fn embed(a: EmbedArgs) -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
     let opts = EmbedOptions {
         model: a.model,
         input: a.input,
@@ -102,6 +103,7 @@ fn embed(a: EmbedArgs) -> Result<()> {
         overlap_tokens: a.overlap_tokens,
         batch_size: a.batch_size,
         threads,
+        threads_per_window: a.threads_per_window,
         progress: !a.quiet,
     };
     let s = embed::run(&opts)?;

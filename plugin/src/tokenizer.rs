@@ -37,8 +37,8 @@ impl Tokenizer {
         (len + 1).saturating_sub(self.k)
     }
 
-    /// Ids of every k-mer of `seq` (uppercase), appended to `out`; a k-mer holding any letter but
-    /// A, C, G, T becomes `[UNK]`.
+    /// Ids of every k-mer of `seq`, appended to `out`. Case is ignored (soft-masked bases read as
+    /// uppercase); a k-mer holding any letter but A, C, G, T becomes `[UNK]`.
     pub fn kmer_ids(&self, seq: &[u8], out: &mut Vec<u32>) {
         let k = self.k;
         let mask = (1u32 << (2 * k)) - 1;
@@ -100,6 +100,15 @@ mod tests {
         assert_eq!(ids[..3], [t.unk; 3]);
         assert_ne!(ids[3], t.unk);
         assert_eq!(ids[5], t.unk);
+    }
+
+    #[test]
+    fn soft_masked_bases_read_as_uppercase() {
+        let t = tok(4);
+        let (mut upper, mut lower) = (vec![], vec![]);
+        t.kmer_ids(b"ACGTNACGTT", &mut upper);
+        t.kmer_ids(b"acgTNaCgtt", &mut lower);
+        assert_eq!(upper, lower);
     }
 
     #[test]

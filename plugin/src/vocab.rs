@@ -30,14 +30,15 @@ pub fn decode_kmer(code: usize, k: usize) -> String {
         .collect()
 }
 
-/// Base-4 digit of a base, or `None` for anything but A, C, G, T (uppercase).
+/// Base-4 digit of a base, or `None` for anything but A, C, G, T. Lowercase (soft-masked)
+/// bases count as their uppercase.
 #[inline]
 pub fn base_code(b: u8) -> Option<u32> {
     match b {
-        b'A' => Some(0),
-        b'T' => Some(1),
-        b'C' => Some(2),
-        b'G' => Some(3),
+        b'A' | b'a' => Some(0),
+        b'T' | b't' => Some(1),
+        b'C' | b'c' => Some(2),
+        b'G' | b'g' => Some(3),
         _ => None,
     }
 }

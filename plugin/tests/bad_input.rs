@@ -212,9 +212,54 @@ fn bad_options_are_refused_and_missing_output_folders_made() {
     o.per_nucleotide = true;
     o.pooling = dnabert::embed::Pooling::Cls;
     assert!(dnabert::embed::run(&o).is_err());
+    let mut o = options(&model, &seqs, &dir.path().join("x"));
+    o.threads_per_window = 3;
+    assert!(dnabert::embed::run(&o)
+        .unwrap_err()
+        .to_string()
+        .contains("--threads-per-window"));
     // A missing output folder is made, as `mkdir -p` would.
     let mut o = options(&model, &seqs, &dir.path().join("new/dir/x"));
     o.pooling = dnabert::embed::Pooling::Cls;
     assert!(dnabert::embed::run(&o).is_ok());
     assert!(dir.path().join("new/dir/x.npy").exists());
+}
+
+#[test]
+fn a_killed_run_leaves_no_output_under_the_final_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("genome");
+    // The real 70 Mb chrX slice: long enough to be killed while writing.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dnabert"))
+        .args(["embed", "--quiet", "--pooling", "cls", "--model"])
+        .arg(fixtures().join("tiny-k6"))
+        .arg("--input")
+        .arg(shared_data().join("grch37_chrX_1-70Mb.fa.gz"))
+        .arg("--output")
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let partial = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+    };
+    let started = std::time::Instant::now();
+    while !partial() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        partial(),
+        "the run should be writing its temporary files by now"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run should still be going"
+    );
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(!dir.path().join("genome.npy").exists());
+    assert!(!dir.path().join("genome.tsv").exists());
 }

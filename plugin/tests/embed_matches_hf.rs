@@ -94,6 +94,14 @@ fn batch_size_one_gives_the_same_numbers() {
 }
 
 #[test]
+fn one_window_on_two_threads_gives_the_same_numbers() {
+    check("tiny-k6", "expected_k6.safetensors", "nucleotides", |o| {
+        o.per_nucleotide = true;
+        o.threads_per_window = 2;
+    });
+}
+
+#[test]
 fn k3_bare_bert_model_checkpoint_all_modes() {
     let e = "expected_k3.safetensors";
     check("tiny-k3-base", e, "tokens", |_| {});

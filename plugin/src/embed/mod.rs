@@ -35,7 +35,12 @@ pub struct EmbedOptions {
     pub window_tokens: Option<usize>,
     pub overlap_tokens: usize,
     pub batch_size: usize,
+    /// CPU threads in all.
     pub threads: usize,
+    /// Threads that share one window's matrix products; `threads / threads_per_window` windows
+    /// run at once. 1 gives the most throughput (each core runs its own window); more lowers
+    /// the latency of a single window.
+    pub threads_per_window: usize,
     pub progress: bool,
 }
 
@@ -90,9 +95,13 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create the output folder", parent.display()))?;
     }
-    crate::engine::set_threads(opts.threads);
+    if opts.threads == 0 || opts.threads_per_window == 0 || opts.threads_per_window > opts.threads {
+        bail!("--threads and --threads-per-window must be at least 1, and --threads-per-window at most --threads");
+    }
+    let workers = opts.threads / opts.threads_per_window;
+    crate::engine::set_threads(opts.threads_per_window);
     let (graph, _) = model.graph()?;
     let mut engine = crate::engine::Engine::new(&graph, model.config.hidden_size)?;
     engine.specialise(opts.batch_size, window + 2)?;
-    pipeline::run(opts, &model, engine, window, rows)
+    pipeline::run(opts, &model, engine, window, rows, workers)
 }

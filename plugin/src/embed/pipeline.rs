@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -49,12 +49,24 @@ struct ReadStats {
     skipped: Vec<(String, usize)>,
 }
 
+/// Awaits every task, in order.
+async fn join_all<T>(
+    tasks: Vec<tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = vec![];
+    for t in tasks {
+        out.push(t.await);
+    }
+    out
+}
+
 pub(super) fn run(
     opts: &EmbedOptions,
     model: &ModelDir,
     engine: Engine,
     window: usize,
     rows: Rows,
+    workers: usize,
 ) -> Result<EmbedSummary> {
     let started = Instant::now();
     let (npy, tsv) = output_paths(&opts.output);
@@ -84,15 +96,27 @@ pub(super) fn run(
             read_stage(&input, &tokenizer, window, overlap, job_tx)
         });
         let batched = tokio::spawn(batch_stage(job_rx, batch_tx, batch_size));
-        let inferred = tokio::task::spawn_blocking(move || {
-            infer_stage(&engine, pooling, specials, batch_rx, out_tx)
-        });
+        // Workers share the batch queue; the writer restores input order.
+        let engine = Arc::new(engine);
+        let batch_rx = Arc::new(Mutex::new(batch_rx));
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (engine, batch_rx, out_tx) = (engine.clone(), batch_rx.clone(), out_tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    infer_stage(&engine, pooling, specials, &batch_rx, out_tx)
+                })
+            })
+            .collect();
+        drop(out_tx);
+        let inferred = join_all(handles);
         let written = tokio::task::spawn_blocking(move || write_stage(assembler, out_rx, progress));
         tokio::join!(read, batched, inferred, written)
     });
     let stats = read.context("reader stage panicked")??;
     batched.context("batcher stage panicked")??;
-    inferred.context("inference stage panicked")??;
+    for worker in inferred {
+        worker.context("inference stage panicked")??;
+    }
     let (assembler, windows, tokens) = written.context("writer stage panicked")??;
     let rows_written = assembler.rows_written();
     assembler.commit()?;
@@ -130,12 +154,12 @@ fn read_stage(
                 record.id,
                 record.seq.len()
             );
-            stats.skipped.push((record.id, record.seq.len()));
+            stats.skipped.push((record.id.to_owned(), record.seq.len()));
             continue;
         }
         let plan = windows::plan(n_tokens, window, overlap);
         let seq = Arc::new(SeqInfo {
-            id: record.id,
+            id: record.id.to_owned(),
             n_bases: record.seq.len(),
             n_windows: plan.len(),
         });
@@ -186,11 +210,14 @@ fn infer_stage(
     engine: &Engine,
     pooling: Pooling,
     specials: Specials,
-    mut rx: Receiver<Vec<Job>>,
+    rx: &Mutex<Receiver<Vec<Job>>>,
     tx: Sender<(u64, WindowOut)>,
 ) -> Result<()> {
     let h = engine.hidden;
-    while let Some(jobs) = rx.blocking_recv() {
+    loop {
+        let Some(jobs) = rx.lock().expect("batch queue lock").blocking_recv() else {
+            return Ok(());
+        };
         let seq = jobs.iter().map(|j| j.ids.len()).max().unwrap_or(0) + 2;
         let mut batch = Batch {
             batch: jobs.len(),
@@ -242,7 +269,6 @@ fn infer_stage(
             }
         }
     }
-    Ok(())
 }
 
 fn write_stage(

@@ -29,6 +29,7 @@ pub fn options(model: &Path, input: &Path, output: &Path) -> EmbedOptions {
         overlap_tokens: 64,
         batch_size: 3,
         threads: 2,
+        threads_per_window: 1,
         progress: false,
     }
 }
