@@ -11,4 +11,5 @@ pub mod model_dir;
 pub mod npy;
 pub mod onnx_export;
 pub mod tokenizer;
+pub mod train;
 pub mod vocab;

@@ -1,0 +1,45 @@
+//! The training engine (work in progress): the model's math written once over kernels with
+//! forward and backward side by side, held to PyTorch by gradient-parity tests.
+//!
+//! Done: the CPU kernels (`ops`), BERT + masked-LM head forward/backward (`mlm`), AdamW.
+//! Not yet: dropout, the classification heads, the `Backend` trait that a CUDA implementation
+//! will share, and the `init`/`pretrain`/`finetune`/`predict` commands.
+
+pub mod mlm;
+pub mod ops;
+
+use mlm::Params;
+use ops::adamw::AdamW;
+
+/// Optimizer state: the two AdamW moments in the parameters' layout, and the step count.
+pub struct OptimizerState {
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub step: u64,
+}
+
+impl OptimizerState {
+    pub fn new(params: &Params) -> Self {
+        Self {
+            m: vec![0.0; params.data.len()],
+            v: vec![0.0; params.data.len()],
+            step: 0,
+        }
+    }
+
+    /// One AdamW step over every tensor; biases and LayerNorm parameters are not decayed.
+    pub fn step(&mut self, opt: &AdamW, params: &mut Params, grads: &Params) {
+        self.step += 1;
+        for (name, _) in params.names.clone() {
+            let r = params.range(&name);
+            opt.update(
+                &mut params.data[r.clone()],
+                &grads.data[r.clone()],
+                &mut self.m[r.clone()],
+                &mut self.v[r],
+                self.step,
+                Params::decays(&name),
+            );
+        }
+    }
+}

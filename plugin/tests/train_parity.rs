@@ -1,0 +1,144 @@
+//! The training engine against PyTorch (fixture from tests/make_train_fixtures.py): the masked-LM
+//! loss, every parameter's gradient, and every parameter after one AdamW step, for a batch with
+//! padding and masking.
+//!
+//! Tolerance: for each tensor, max |ours − PyTorch| ≤ 1e-4 × max |PyTorch| plus 1e-7, that is
+//! relative to the tensor's scale, with a floor at float noise for tensors whose exact gradient
+//! is zero (the key bias, whose shift softmax cancels: PyTorch itself gives ~1e-8 there).
+
+mod common;
+
+use std::collections::HashMap;
+
+use dnabert::config::BertConfig;
+use dnabert::train::mlm::{loss_and_grads, MlmBatch, Params};
+use dnabert::train::ops::adamw::AdamW;
+use dnabert::train::OptimizerState;
+
+const REL: f32 = 1e-4;
+const ABS: f32 = 1e-7;
+
+fn fixture() -> HashMap<String, (Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(common::fixtures().join("train_mlm_k3.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| (n, (v.shape().to_vec(), v.data().to_vec())))
+        .collect()
+}
+
+fn f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn i64s(b: &[u8]) -> Vec<i64> {
+    b.chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn config() -> BertConfig {
+    BertConfig {
+        vocab_size: 69,
+        hidden_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 64,
+        max_position_embeddings: 32,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        hidden_act: "gelu".into(),
+    }
+}
+
+/// Asserts the tolerance; returns the error relative to the tensor's scale.
+fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
+    assert_eq!(ours.len(), theirs.len(), "{what}: length");
+    let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = common::max_abs_diff(ours, theirs);
+    assert!(
+        err <= REL * scale + ABS,
+        "{what}: max abs error {err:e}, scale {scale:e}"
+    );
+    err / scale.max(f32::MIN_POSITIVE)
+}
+
+#[test]
+fn mlm_loss_gradients_and_adamw_step_match_pytorch() {
+    let fx = fixture();
+    let config = config();
+    let mut params = Params::zeros(&config);
+    let names: Vec<String> = params.names.iter().map(|(n, _)| n.clone()).collect();
+    let in_fixture = fx.keys().filter(|k| k.starts_with("param/")).count();
+    assert_eq!(
+        names.len(),
+        in_fixture,
+        "every PyTorch parameter has a place here, and no more"
+    );
+    for (name, shape) in params.names.clone() {
+        let (fshape, data) = &fx[&format!("param/{name}")];
+        assert_eq!(&shape, fshape, "{name}");
+        params.get_mut(&name).copy_from_slice(&f32s(data));
+    }
+    let ids: Vec<u32> = i64s(&fx["ids"].1).into_iter().map(|i| i as u32).collect();
+    let (batch, seq) = (fx["ids"].0[0], fx["ids"].0[1]);
+    let b = MlmBatch {
+        batch,
+        seq,
+        ids,
+        mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
+        labels: i64s(&fx["labels"].1),
+    };
+    assert!(b.mask.contains(&0.0), "the batch must exercise padding");
+
+    let mut grads = Params::zeros(&config);
+    let loss = loss_and_grads(&config, &params, &mut grads, &b);
+    let expected_loss = f32s(&fx["loss"].1)[0];
+    assert!(
+        (loss - expected_loss).abs() <= REL * expected_loss.abs(),
+        "loss {loss} vs PyTorch {expected_loss}"
+    );
+    let mut worst = (0f32, "");
+    for name in &names {
+        let rel = assert_close(
+            &format!("grad {name}"),
+            grads.get(name),
+            &f32s(&fx[&format!("grad/{name}")].1),
+        );
+        if rel > worst.0 && !name.contains("attention.self.key.bias") {
+            worst = (rel, name);
+        }
+    }
+    eprintln!(
+        "loss {loss} (PyTorch {expected_loss}); worst relative gradient error {:e} ({})",
+        worst.0, worst.1
+    );
+
+    // The optimizer step is checked on PyTorch's own gradients: where a gradient is zero up to
+    // float noise (the key bias), Adam's normalisation turns the noise into a full-size step, so
+    // a step from our gradients could not be compared there.
+    let mut torch_grads = Params::zeros(&config);
+    for name in &names {
+        torch_grads
+            .get_mut(name)
+            .copy_from_slice(&f32s(&fx[&format!("grad/{name}")].1));
+    }
+    let opt = AdamW {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.98,
+        eps: 1e-6,
+        weight_decay: 0.01,
+    };
+    let mut state = OptimizerState::new(&params);
+    state.step(&opt, &mut params, &torch_grads);
+    for name in &names {
+        assert_close(
+            &format!("after {name}"),
+            params.get(name),
+            &f32s(&fx[&format!("after/{name}")].1),
+        );
+    }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Regenerates the gradient-parity fixture that the Rust training engine is held to.
+
+Run by hand (not in CI), from the repository root, with PyTorch, transformers and safetensors:
+
+    python3 tests/make_train_fixtures.py
+
+Writes tests/fixtures/train_mlm_k3.safetensors: a tiny random BertForMaskedLM (k = 3, 2 layers ×
+32 hidden, LayerNorms randomised, dropout off) and one fixed batch of 2 rows × 16 tokens, the
+second row padded, with masked-LM labels; then PyTorch's masked-LM loss, the gradient of every
+parameter, and every parameter after one torch.optim.AdamW step (lr 1e-3, betas 0.9/0.98,
+eps 1e-6, weight decay 0.01 except on biases and LayerNorm parameters, as BERT trains).
+
+Keys: "param/<name>", "grad/<name>", "after/<name>" under Hugging Face's names (the decoder
+weight is tied to the word embeddings and appears once, as them; the decoder bias appears as
+cls.predictions.bias), and "ids", "mask", "labels", "loss".
+"""
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+from transformers import BertConfig, BertForMaskedLM
+
+from hf_reference import ROOT
+
+OUT = ROOT / "tests" / "fixtures" / "train_mlm_k3.safetensors"
+
+
+def main():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(2)
+    cfg = BertConfig(
+        vocab_size=69, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=32, type_vocab_size=2, initializer_range=0.2,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )
+    model = BertForMaskedLM(cfg)
+    model.train()
+    for name, p in model.named_parameters():
+        if "LayerNorm" in name:
+            p.data = (1.0 + 0.3 * torch.randn(p.shape, generator=gen)) if name.endswith("weight") else 0.2 * torch.randn(p.shape, generator=gen)
+    # A distinct decoder bias, so its gradient is checked for real.
+    model.cls.predictions.bias.data = 0.1 * torch.randn(cfg.vocab_size, generator=gen)
+
+    b, s = 2, 16
+    ids = torch.randint(5, 69, (b, s), generator=gen)
+    ids[:, 0], ids[0, -1] = 2, 3
+    mask = torch.ones(b, s, dtype=torch.long)
+    mask[1, 11:] = 0
+    ids[1, 10], ids[1, 11:] = 3, 0
+    labels = torch.full((b, s), -100)
+    for row, pos in [(0, [2, 5, 6, 7, 12]), (1, [1, 3, 4, 8])]:
+        for p in pos:
+            labels[row, p] = ids[row, p]
+            ids[row, p] = 4  # [MASK]
+
+    names = {id(p): n for n, p in model.named_parameters()}
+    def hf_name(n):
+        return "cls.predictions.bias" if n == "cls.predictions.decoder.bias" else n
+
+    out = {f"param/{hf_name(n)}": p.detach().numpy().copy() for n, p in model.named_parameters()}
+    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    out.update({f"grad/{hf_name(n)}": p.grad.numpy().copy() for n, p in model.named_parameters()})
+    decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "LayerNorm" in n)]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith(".bias") or "LayerNorm" in n]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=1e-3, betas=(0.9, 0.98), eps=1e-6,
+    )
+    opt.step()
+    out.update({f"after/{hf_name(n)}": p.detach().numpy().copy() for n, p in model.named_parameters()})
+    out["ids"] = ids.numpy().astype(np.int64)
+    out["mask"] = mask.numpy().astype(np.int64)
+    out["labels"] = labels.numpy().astype(np.int64)
+    out["loss"] = np.array([loss.item()], dtype=np.float32)
+    save_file({k: np.ascontiguousarray(v) for k, v in out.items()}, OUT)
+    print(f"{OUT.relative_to(ROOT)}: {OUT.stat().st_size} bytes, loss {loss.item():.6f}, {len(names)} tensors")
+
+
+if __name__ == "__main__":
+    main()
