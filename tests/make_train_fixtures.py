@@ -5,7 +5,7 @@ Run by hand (not in CI), from the repository root, with PyTorch, transformers an
 
     python3 tests/make_train_fixtures.py
 
-Writes tests/fixtures/train_mlm_k3.safetensors: a tiny random BertForMaskedLM (k = 3, 2 layers ×
+Writes tests/fixtures/train_k3.safetensors: a tiny random BertForMaskedLM (k = 3, 2 layers ×
 32 hidden, LayerNorms randomised, dropout off) and one fixed batch of 2 rows × 16 tokens, the
 second row padded, with masked-LM labels; then PyTorch's masked-LM loss, the gradient of every
 parameter, and every parameter after one torch.optim.AdamW step (lr 1e-3, betas 0.9/0.98,
@@ -14,15 +14,19 @@ eps 1e-6, weight decay 0.01 except on biases and LayerNorm parameters, as BERT t
 Keys: "param/<name>", "grad/<name>", "after/<name>" under Hugging Face's names (the decoder
 weight is tied to the word embeddings and appears once, as them; the decoder bias appears as
 cls.predictions.bias), and "ids", "mask", "labels", "loss".
+
+The same for DNABERT's classification head, a BertForSequenceClassification with 3 classes on the
+same token ids (before masking), under "classify/": "classify/param/<name>",
+"classify/grad/<name>", "classify/labels", "classify/loss".
 """
 import numpy as np
 import torch
 from safetensors.numpy import save_file
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
 
 from hf_reference import ROOT
 
-OUT = ROOT / "tests" / "fixtures" / "train_mlm_k3.safetensors"
+OUT = ROOT / "tests" / "fixtures" / "train_k3.safetensors"
 
 
 def main():
@@ -47,6 +51,7 @@ def main():
     mask = torch.ones(b, s, dtype=torch.long)
     mask[1, 11:] = 0
     ids[1, 10], ids[1, 11:] = 3, 0
+    unmasked = ids.clone()
     labels = torch.full((b, s), -100)
     for row, pos in [(0, [2, 5, 6, 7, 12]), (1, [1, 3, 4, 8])]:
         for p in pos:
@@ -73,6 +78,22 @@ def main():
     out["mask"] = mask.numpy().astype(np.int64)
     out["labels"] = labels.numpy().astype(np.int64)
     out["loss"] = np.array([loss.item()], dtype=np.float32)
+
+    # DNABERT's classification head on the unmasked ids.
+    cfg.num_labels = 3
+    clf = BertForSequenceClassification(cfg)
+    clf.train()
+    for name, p in clf.named_parameters():
+        if "LayerNorm" in name:
+            p.data = (1.0 + 0.3 * torch.randn(p.shape, generator=gen)) if name.endswith("weight") else 0.2 * torch.randn(p.shape, generator=gen)
+    out.update({f"classify/param/{n}": p.detach().numpy().copy() for n, p in clf.named_parameters()})
+    class_labels = torch.tensor([0, 2])
+    closs = clf(input_ids=unmasked, attention_mask=mask, labels=class_labels).loss
+    closs.backward()
+    out.update({f"classify/grad/{n}": p.grad.numpy().copy() for n, p in clf.named_parameters()})
+    out["classify/ids"] = unmasked.numpy().astype(np.int64)
+    out["classify/labels"] = class_labels.numpy().astype(np.int64)
+    out["classify/loss"] = np.array([closs.item()], dtype=np.float32)
     save_file({k: np.ascontiguousarray(v) for k, v in out.items()}, OUT)
     print(f"{OUT.relative_to(ROOT)}: {OUT.stat().st_size} bytes, loss {loss.item():.6f}, {len(names)} tensors")
 

@@ -11,15 +11,18 @@ mod common;
 use std::collections::HashMap;
 
 use dnabert::config::BertConfig;
-use dnabert::train::mlm::{loss_and_grads, MlmBatch, Params};
+use dnabert::train::classify::{self, ClassBatch};
+use dnabert::train::encoder::Tokens;
+use dnabert::train::mlm::{loss_and_grads, MlmBatch};
 use dnabert::train::ops::adamw::AdamW;
+use dnabert::train::params::Params;
 use dnabert::train::OptimizerState;
 
 const REL: f32 = 1e-4;
 const ABS: f32 = 1e-7;
 
 fn fixture() -> HashMap<String, (Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(common::fixtures().join("train_mlm_k3.safetensors")).unwrap();
+    let bytes = std::fs::read(common::fixtures().join("train_k3.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     st.tensors()
         .into_iter()
@@ -54,6 +57,32 @@ fn config() -> BertConfig {
 }
 
 /// Asserts the tolerance; returns the error relative to the tensor's scale.
+/// `params` filled from the fixture's `{prefix}param/<name>` tensors, all of them used.
+fn load_params(
+    fx: &HashMap<String, (Vec<usize>, Vec<u8>)>,
+    mut params: Params,
+    prefix: &str,
+) -> Params {
+    let in_fixture = fx
+        .keys()
+        .filter(|k| {
+            k.strip_prefix(prefix)
+                .is_some_and(|k| k.starts_with("param/"))
+        })
+        .count();
+    assert_eq!(
+        params.names.len(),
+        in_fixture,
+        "every PyTorch parameter has a place here, and no more"
+    );
+    for (name, shape) in params.names.clone() {
+        let (fshape, data) = &fx[&format!("{prefix}param/{name}")];
+        assert_eq!(&shape, fshape, "{name}");
+        params.get_mut(&name).copy_from_slice(&f32s(data));
+    }
+    params
+}
+
 fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
     let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -69,31 +98,25 @@ fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
 fn mlm_loss_gradients_and_adamw_step_match_pytorch() {
     let fx = fixture();
     let config = config();
-    let mut params = Params::zeros(&config);
+    let mut params = load_params(&fx, Params::bert_mlm(&config), "");
     let names: Vec<String> = params.names.iter().map(|(n, _)| n.clone()).collect();
-    let in_fixture = fx.keys().filter(|k| k.starts_with("param/")).count();
-    assert_eq!(
-        names.len(),
-        in_fixture,
-        "every PyTorch parameter has a place here, and no more"
-    );
-    for (name, shape) in params.names.clone() {
-        let (fshape, data) = &fx[&format!("param/{name}")];
-        assert_eq!(&shape, fshape, "{name}");
-        params.get_mut(&name).copy_from_slice(&f32s(data));
-    }
     let ids: Vec<u32> = i64s(&fx["ids"].1).into_iter().map(|i| i as u32).collect();
     let (batch, seq) = (fx["ids"].0[0], fx["ids"].0[1]);
     let b = MlmBatch {
-        batch,
-        seq,
-        ids,
-        mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
+        tokens: Tokens {
+            batch,
+            seq,
+            ids,
+            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
+        },
         labels: i64s(&fx["labels"].1),
     };
-    assert!(b.mask.contains(&0.0), "the batch must exercise padding");
+    assert!(
+        b.tokens.mask.contains(&0.0),
+        "the batch must exercise padding"
+    );
 
-    let mut grads = Params::zeros(&config);
+    let mut grads = Params::bert_mlm(&config);
     let loss = loss_and_grads(&config, &params, &mut grads, &b);
     let expected_loss = f32s(&fx["loss"].1)[0];
     assert!(
@@ -119,7 +142,7 @@ fn mlm_loss_gradients_and_adamw_step_match_pytorch() {
     // The optimizer step is checked on PyTorch's own gradients: where a gradient is zero up to
     // float noise (the key bias), Adam's normalisation turns the noise into a full-size step, so
     // a step from our gradients could not be compared there.
-    let mut torch_grads = Params::zeros(&config);
+    let mut torch_grads = Params::bert_mlm(&config);
     for name in &names {
         torch_grads
             .get_mut(name)
@@ -139,6 +162,40 @@ fn mlm_loss_gradients_and_adamw_step_match_pytorch() {
             &format!("after {name}"),
             params.get(name),
             &f32s(&fx[&format!("after/{name}")].1),
+        );
+    }
+}
+
+#[test]
+fn classification_loss_and_gradients_match_pytorch() {
+    let fx = fixture();
+    let config = config();
+    let params = load_params(&fx, Params::bert_classifier(&config, 3), "classify/");
+    let (batch, seq) = (fx["classify/ids"].0[0], fx["classify/ids"].0[1]);
+    let b = ClassBatch {
+        tokens: Tokens {
+            batch,
+            seq,
+            ids: i64s(&fx["classify/ids"].1)
+                .into_iter()
+                .map(|i| i as u32)
+                .collect(),
+            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
+        },
+        labels: i64s(&fx["classify/labels"].1),
+    };
+    let mut grads = params.zeros_like();
+    let loss = classify::loss_and_grads(&config, &params, &mut grads, &b, 3);
+    let expected = f32s(&fx["classify/loss"].1)[0];
+    assert!(
+        (loss - expected).abs() <= REL * expected.abs(),
+        "loss {loss} vs PyTorch {expected}"
+    );
+    for (name, _) in &params.names {
+        assert_close(
+            &format!("grad {name}"),
+            grads.get(name),
+            &f32s(&fx[&format!("classify/grad/{name}")].1),
         );
     }
 }

@@ -1,15 +1,19 @@
 //! The training engine (work in progress): the model's math written once over kernels with
 //! forward and backward side by side, held to PyTorch by gradient-parity tests.
 //!
-//! Done: the CPU kernels (`ops`), BERT + masked-LM head forward/backward (`mlm`), AdamW.
-//! Not yet: dropout, the classification heads, the `Backend` trait that a CUDA implementation
-//! will share, and the `init`/`pretrain`/`finetune`/`predict` commands.
+//! Done: the CPU kernels (`ops`), the encoder (`encoder`), the masked-LM head (`mlm`) and
+//! DNABERT's classification head (`classify`), forward and backward; AdamW.
+//! Not yet: dropout, the splice-site head, the `Backend` trait that a CUDA implementation will
+//! share, and the `init`/`pretrain`/`finetune`/`predict` commands.
 
+pub mod classify;
+pub mod encoder;
 pub mod mlm;
 pub mod ops;
+pub mod params;
 
-use mlm::Params;
 use ops::adamw::AdamW;
+use params::Params;
 
 /// Optimizer state: the two AdamW moments in the parameters' layout, and the step count.
 pub struct OptimizerState {
