@@ -40,6 +40,23 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
     },
+    /// Make a fresh model folder (weights drawn N(0, 0.02), as BERT does) from a YAML shape:
+    /// k, layers, hidden, heads, intermediate, max_positions, and optionally seed.
+    Init {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Masked-language-model pretraining over a genome, from a YAML config (see
+    /// examples/pretrain.yaml). Checkpoints every `checkpoint_every` steps; --resume continues
+    /// from the last one with the same losses as an uninterrupted run.
+    Pretrain {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        resume: bool,
+    },
     /// Print DNABERT's vocab.txt for k-mers of length K (3 to 6).
     Vocab {
         #[arg(long, default_value_t = 6)]
@@ -126,6 +143,46 @@ fn embed(a: EmbedArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitConfig {
+    k: usize,
+    layers: usize,
+    hidden: usize,
+    heads: usize,
+    intermediate: usize,
+    #[serde(default = "max_positions")]
+    max_positions: usize,
+    #[serde(default)]
+    seed: u64,
+}
+
+fn max_positions() -> usize {
+    512
+}
+
+fn init(config: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    use dnabert::train::{params::Params, store};
+    let text = std::fs::read_to_string(config)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let c: InitConfig =
+        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let shape = dnabert::train::pretrain::ModelShape {
+        k: c.k,
+        layers: c.layers,
+        hidden: c.hidden,
+        heads: c.heads,
+        intermediate: c.intermediate,
+        max_positions: c.max_positions,
+    };
+    let bert = shape.bert_config()?;
+    let mut params = Params::bert_mlm(&bert);
+    store::init(&mut params, c.seed, |_| true);
+    store::save_folder(output, &bert, c.k, &params, "BertForMaskedLM")?;
+    println!("{}", output.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -133,6 +190,18 @@ fn main() -> ExitCode {
         Command::ExportOnnx { model } => ModelDir::open(&model)
             .and_then(|m| m.export_onnx())
             .map(|p| println!("{}", p.display())),
+        Command::Init { config, output } => init(&config, &output),
+        Command::Pretrain { config, resume } => {
+            dnabert::train::pretrain::PretrainConfig::load(&config)
+                .and_then(|c| {
+                    dnabert::train::pretrain::run(
+                        &c,
+                        resume,
+                        dnabert::train::pretrain::RunLimit { stop_after: None },
+                    )
+                })
+                .map(|dir| println!("{}", dir.display()))
+        }
         Command::Vocab { k } => {
             if vocab::K_RANGE.contains(&k) {
                 print!("{}", vocab::generate(k));

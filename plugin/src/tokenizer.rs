@@ -32,6 +32,11 @@ impl Tokenizer {
         }
     }
 
+    /// The id of the k-mer whose base-4 code (A, T, C, G digits) is `code`.
+    pub fn kmer_id(&self, code: usize) -> u32 {
+        self.table[code]
+    }
+
     /// Number of k-mers in a sequence of `len` bases.
     pub fn num_kmers(&self, len: usize) -> usize {
         (len + 1).saturating_sub(self.k)

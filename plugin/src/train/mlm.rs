@@ -12,20 +12,18 @@ pub struct MlmBatch {
     pub labels: Vec<i64>,
 }
 
-/// The masked-LM loss of a batch, with every parameter's gradient accumulated into `grads`
-/// (same layout as `params`, from [`Params::bert_mlm`]).
-pub fn loss_and_grads(
-    config: &BertConfig,
-    params: &Params,
-    grads: &mut Params,
-    b: &MlmBatch,
-) -> f32 {
-    let (h, v) = (config.hidden_size, config.vocab_size);
-    let t = b.tokens.batch * b.tokens.seq;
-    let eps = config.layer_norm_eps as f32;
-    let acts = encoder::forward(config, params, &b.tokens);
-    let x = &acts.hidden;
+/// The head's activations for a batch: logits (T × V) and what the backward pass needs.
+struct Head {
+    hd: Vec<f32>,
+    hg: Vec<f32>,
+    ht: Vec<f32>,
+    ln: (Vec<f32>, Vec<f32>),
+    logits: Vec<f32>,
+}
 
+fn head_forward(config: &BertConfig, params: &Params, x: &[f32]) -> Head {
+    let (h, v) = (config.hidden_size, config.vocab_size);
+    let t = x.len() / h;
     let hd = lin_forward(x, params, "cls.predictions.transform.dense", h, h);
     let mut hg = vec![0f32; t * h];
     gelu::forward(&mut hg, &hd);
@@ -36,7 +34,7 @@ pub fn loss_and_grads(
         params,
         "cls.predictions.transform.LayerNorm",
         h,
-        eps,
+        config.layer_norm_eps as f32,
     );
     let word = params.get("bert.embeddings.word_embeddings.weight");
     let mut logits = vec![0f32; t * v];
@@ -49,6 +47,60 @@ pub fn loss_and_grads(
         h,
         v,
     );
+    Head {
+        hd,
+        hg,
+        ht,
+        ln,
+        logits,
+    }
+}
+
+/// Loss, number of labelled tokens, and how many of them the model predicts right.
+pub fn evaluate(config: &BertConfig, params: &Params, b: &MlmBatch) -> (f32, usize, usize) {
+    let v = config.vocab_size;
+    let acts = encoder::forward(config, params, &b.tokens);
+    let head = head_forward(config, params, &acts.hidden);
+    let mut scratch = vec![0f32; head.logits.len()];
+    let loss = cross_entropy::forward_backward(&mut scratch, &head.logits, &b.labels, v);
+    let (mut n, mut right) = (0, 0);
+    for (row, &label) in head.logits.chunks_exact(v).zip(&b.labels) {
+        if label >= 0 {
+            n += 1;
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |m, (i, &x)| if x > m.1 { (i, x) } else { m },
+                )
+                .0;
+            right += usize::from(best as i64 == label);
+        }
+    }
+    (loss, n, right)
+}
+
+/// The masked-LM loss of a batch, with every parameter's gradient accumulated into `grads`
+/// (same layout as `params`, from [`Params::bert_mlm`]).
+pub fn loss_and_grads(
+    config: &BertConfig,
+    params: &Params,
+    grads: &mut Params,
+    b: &MlmBatch,
+) -> f32 {
+    let (h, v) = (config.hidden_size, config.vocab_size);
+    let t = b.tokens.batch * b.tokens.seq;
+    let acts = encoder::forward(config, params, &b.tokens);
+    let x = &acts.hidden;
+    let Head {
+        hd,
+        hg,
+        ht,
+        ln,
+        logits,
+    } = head_forward(config, params, x);
+    let word = params.get("bert.embeddings.word_embeddings.weight");
     let mut dlogits = vec![0f32; t * v];
     let loss = cross_entropy::forward_backward(&mut dlogits, &logits, &b.labels, v);
     drop(logits);

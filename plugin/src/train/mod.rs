@@ -7,10 +7,13 @@
 //! share, and the `init`/`pretrain`/`finetune`/`predict` commands.
 
 pub mod classify;
+pub mod data;
 pub mod encoder;
 pub mod mlm;
 pub mod ops;
 pub mod params;
+pub mod pretrain;
+pub mod store;
 
 use ops::adamw::AdamW;
 use params::Params;

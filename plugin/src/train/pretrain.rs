@@ -1,0 +1,568 @@
+//! `dnabert pretrain`: masked-language-model training over a genome, checkpointed and resumable
+//! so that a resumed run's losses equal an uninterrupted run's, bit for bit.
+//!
+//! Output folder:
+//! - `checkpoint/`: the model folder (with its MLM head) plus `trainer_state.safetensors`
+//!   (AdamW moments) and `trainer.json` (step), replaced atomically every `checkpoint_every`;
+//! - `metrics.jsonl`: one JSON object per step (loss, lr, grad norm, tokens/s) and per
+//!   validation (loss, perplexity, masked-token accuracy);
+//! - `model/`: the final model folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::data::{rng_for, Genome, MaskStyle, Sampler, Split};
+use super::mlm::{self, MlmBatch};
+use super::ops::adamw::AdamW;
+use super::params::Params;
+use super::store;
+use super::OptimizerState;
+use crate::config::BertConfig;
+use crate::tokenizer::Tokenizer;
+use crate::vocab::Vocab;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelShape {
+    pub k: usize,
+    pub layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    #[serde(default = "default_max_positions")]
+    pub max_positions: usize,
+}
+
+fn default_max_positions() -> usize {
+    512
+}
+
+impl ModelShape {
+    pub fn bert_config(&self) -> Result<BertConfig> {
+        if !crate::vocab::K_RANGE.contains(&self.k) {
+            bail!("model.k = {}: DNABERT uses k = 3..6", self.k);
+        }
+        let c = BertConfig {
+            vocab_size: 4usize.pow(self.k as u32) + 5,
+            hidden_size: self.hidden,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            intermediate_size: self.intermediate,
+            max_position_embeddings: self.max_positions,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_act: "gelu".into(),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub fasta: Vec<PathBuf>,
+    #[serde(default)]
+    pub validation_records: Vec<String>,
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Contigs (stretches between N runs) shorter than this are not sampled.
+    #[serde(default = "default_min_contig")]
+    pub min_contig: usize,
+}
+
+fn default_validation_fraction() -> f64 {
+    0.01
+}
+fn default_min_contig() -> usize {
+    100
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingConfig {
+    /// Probability of a token being a span centre; DNABERT's 0.025 for k = 6 masks about 15%.
+    pub probability: f64,
+    #[serde(default = "default_style")]
+    pub style: MaskStyle,
+}
+
+fn default_style() -> MaskStyle {
+    MaskStyle::Dnabert
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Linear,
+    Cosine,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub steps: u64,
+    pub batch_size: usize,
+    #[serde(default = "one")]
+    pub grad_accumulation: usize,
+    /// k-mer tokens per window [default: max_positions - 2].
+    #[serde(default)]
+    pub window_tokens: Option<usize>,
+    pub lr: f32,
+    #[serde(default)]
+    pub warmup_steps: u64,
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+    #[serde(default = "default_wd")]
+    pub weight_decay: f32,
+    #[serde(default = "default_betas")]
+    pub betas: (f32, f32),
+    #[serde(default = "default_eps")]
+    pub eps: f32,
+    /// Global gradient-norm clip; 0 disables.
+    #[serde(default = "default_clip")]
+    pub clip: f32,
+    /// Hidden and attention dropout. Not implemented yet: only 0 is accepted.
+    #[serde(default)]
+    pub dropout: f32,
+    #[serde(default)]
+    pub seed: u64,
+    /// Threads that split each batch (data parallel within the machine).
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    #[serde(default = "default_every")]
+    pub checkpoint_every: u64,
+    #[serde(default = "default_every")]
+    pub validate_every: u64,
+    #[serde(default = "default_val_batches")]
+    pub validation_batches: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_schedule() -> Schedule {
+    Schedule::Linear
+}
+fn default_wd() -> f32 {
+    0.01
+}
+fn default_betas() -> (f32, f32) {
+    (0.9, 0.98)
+}
+fn default_eps() -> f32 {
+    1e-6
+}
+fn default_clip() -> f32 {
+    1.0
+}
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+fn default_every() -> u64 {
+    100
+}
+fn default_val_batches() -> usize {
+    4
+}
+
+/// `pretrain.yaml`. Relative paths are taken from the file's folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// A fresh model of this shape, or…
+    #[serde(default)]
+    pub model: Option<ModelShape>,
+    /// …continue from this model folder.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
+    pub data: DataConfig,
+    pub masking: MaskingConfig,
+    pub training: TrainingConfig,
+    pub output: PathBuf,
+}
+
+impl PretrainConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let mut c: Self =
+            serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p)
+            }
+        };
+        c.data.fasta.iter_mut().for_each(fix);
+        fix(&mut c.output);
+        if let Some(p) = c.init_from.as_mut() {
+            fix(p)
+        }
+        Ok(c)
+    }
+}
+
+/// The learning rate at `step` (0-based): linear warmup, then linear or cosine decay to 0.
+pub fn learning_rate(t: &TrainingConfig, step: u64) -> f32 {
+    if step < t.warmup_steps {
+        return t.lr * (step + 1) as f32 / t.warmup_steps as f32;
+    }
+    let span = (t.steps - t.warmup_steps).max(1) as f32;
+    let done = ((step - t.warmup_steps) as f32 / span).min(1.0);
+    match t.schedule {
+        Schedule::Linear => t.lr * (1.0 - done),
+        Schedule::Cosine => t.lr * 0.5 * (1.0 + (std::f32::consts::PI * done).cos()),
+    }
+}
+
+/// Loss and gradients of one batch, split across threads; exact: each part's mean is weighted
+/// by its share of the masked tokens, and parts are summed in a fixed order.
+fn batch_loss_and_grads(
+    config: &BertConfig,
+    params: &Params,
+    grads: &mut Params,
+    batch: MlmBatch,
+    threads: usize,
+) -> (f32, usize) {
+    let parts = split_batch(batch, threads);
+    let counts: Vec<usize> = parts
+        .iter()
+        .map(|p| p.labels.iter().filter(|&&l| l >= 0).count())
+        .collect();
+    let total: usize = counts.iter().sum();
+    let results: Vec<(f32, Params)> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                s.spawn(move || {
+                    let mut g = params.zeros_like();
+                    let loss = mlm::loss_and_grads(config, params, &mut g, part);
+                    (loss, g)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("training thread panicked"))
+            .collect()
+    });
+    let mut loss = 0f32;
+    for ((l, g), &c) in results.iter().zip(&counts) {
+        let w = c as f32 / total.max(1) as f32;
+        loss += l * w;
+        grads
+            .data
+            .iter_mut()
+            .zip(&g.data)
+            .for_each(|(a, b)| *a += w * b);
+    }
+    (loss, total)
+}
+
+fn split_batch(b: MlmBatch, parts: usize) -> Vec<MlmBatch> {
+    let (batch, seq) = (b.tokens.batch, b.tokens.seq);
+    let parts = parts.clamp(1, batch);
+    let mut out = vec![];
+    let mut row = 0;
+    for p in 0..parts {
+        let rows = batch / parts + usize::from(p < batch % parts);
+        let r = row * seq..(row + rows) * seq;
+        out.push(MlmBatch {
+            tokens: super::encoder::Tokens {
+                batch: rows,
+                seq,
+                ids: b.tokens.ids[r.clone()].to_vec(),
+                mask: b.tokens.mask[r.clone()].to_vec(),
+            },
+            labels: b.labels[r].to_vec(),
+        });
+        row += rows;
+    }
+    out
+}
+
+/// Validation loss, perplexity and masked-token accuracy over fixed batches.
+fn validate(
+    config: &BertConfig,
+    params: &Params,
+    sampler: &Sampler,
+    c: &PretrainConfig,
+) -> (f32, f32) {
+    let (mut loss_sum, mut correct, mut count) = (0f64, 0usize, 0usize);
+    for i in 0..c.training.validation_batches {
+        let b = sampler.batch(
+            &mut rng_for(c.training.seed, 1, i as u64),
+            c.training.batch_size,
+        );
+        let (loss, n, right) = mlm::evaluate(config, params, &b);
+        loss_sum += loss as f64 * n as f64;
+        count += n;
+        correct += right;
+    }
+    (
+        (loss_sum / count.max(1) as f64) as f32,
+        correct as f32 / count.max(1) as f32,
+    )
+}
+
+#[derive(Serialize, Deserialize)]
+struct TrainerJson {
+    step: u64,
+    seed: u64,
+}
+
+/// How far a run goes: to the configured end, or (for tests of resumption) a stop as abrupt as
+/// a kill after a given number of steps, without the final checkpoint.
+pub struct RunLimit {
+    pub stop_after: Option<u64>,
+}
+
+pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf> {
+    let t = &c.training;
+    if t.dropout != 0.0 {
+        bail!("training.dropout: dropout is not implemented yet; set it to 0");
+    }
+    if t.batch_size == 0 || t.grad_accumulation == 0 || t.threads == 0 || t.steps == 0 {
+        bail!("training.steps, batch_size, grad_accumulation and threads must be at least 1");
+    }
+    let ckpt = match (c.output.join("checkpoint"), c.output.join("checkpoint.old")) {
+        // A run killed in the middle of swapping checkpoints leaves only the previous one.
+        (cur, old) if !cur.exists() && old.exists() => old,
+        (cur, _) => cur,
+    };
+    let (config, k, mut params, mut opt_state) = if resume && ckpt.join("trainer.json").exists() {
+        let config = BertConfig::load(&ckpt.join("config.json"))?;
+        let k = Vocab::load(&ckpt.join("vocab.txt"))?.k;
+        let mut params = Params::bert_mlm(&config);
+        store::load_into(&mut params, &ckpt.join("model.safetensors"), |_| false)?;
+        let tj: TrainerJson =
+            serde_json::from_str(&std::fs::read_to_string(ckpt.join("trainer.json"))?)?;
+        let moments = store::load_tensors(&ckpt.join("trainer_state.safetensors"))?;
+        let get = |n: &str| {
+            moments
+                .get(n)
+                .map(|(_, d)| d.clone())
+                .with_context(|| format!("trainer state lacks {n}"))
+        };
+        let state = OptimizerState {
+            m: get("adamw.m")?,
+            v: get("adamw.v")?,
+            step: tj.step,
+        };
+        if state.m.len() != params.data.len() {
+            bail!("{}: trainer state does not match the model", ckpt.display());
+        }
+        eprintln!(
+            "pretrain: resuming from {} at step {}",
+            ckpt.display(),
+            tj.step
+        );
+        (config, k, params, state)
+    } else {
+        let (config, k, params) = match (&c.model, &c.init_from) {
+            (Some(shape), None) => {
+                let config = shape.bert_config()?;
+                let mut params = Params::bert_mlm(&config);
+                store::init(&mut params, t.seed, |_| true);
+                (config, shape.k, params)
+            }
+            (None, Some(dir)) => {
+                let m = crate::model_dir::ModelDir::open(dir)?;
+                let mut params = Params::bert_mlm(&m.config);
+                let left = store::load_into(&mut params, &dir.join("model.safetensors"), |n| n.starts_with("cls."))?;
+                store::init(&mut params, t.seed, |n| left.iter().any(|l| l == n));
+                (m.config.clone(), m.k(), params)
+            }
+            _ => bail!("give exactly one of `model` (a fresh model's shape) or `init_from` (a model folder)"),
+        };
+        let state = OptimizerState::new(&params);
+        (config, k, params, state)
+    };
+    let window = t
+        .window_tokens
+        .unwrap_or(config.max_position_embeddings - 2);
+    if window + 2 > config.max_position_embeddings {
+        bail!("training.window_tokens {window} exceeds max_positions - 2");
+    }
+    let split = if c.data.validation_records.is_empty() {
+        Split::Fraction(c.data.validation_fraction)
+    } else {
+        Split::Records(c.data.validation_records.clone())
+    };
+    let genome = Genome::load(&c.data.fasta, &split, c.data.min_contig.max(k))?;
+    let vocab = Vocab::parse(&crate::vocab::generate(k))?;
+    let tokenizer = Tokenizer::new(&vocab);
+    let train = Sampler::new(
+        &genome.train,
+        &tokenizer,
+        window,
+        c.masking.probability,
+        c.masking.style,
+    );
+    let val = Sampler::new(
+        &genome.validation,
+        &tokenizer,
+        window,
+        c.masking.probability,
+        c.masking.style,
+    );
+    let opt = AdamW {
+        lr: t.lr,
+        beta1: t.betas.0,
+        beta2: t.betas.1,
+        eps: t.eps,
+        weight_decay: t.weight_decay,
+    };
+
+    std::fs::create_dir_all(&c.output)
+        .with_context(|| format!("{}: cannot create", c.output.display()))?;
+    let metrics_path = c.output.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, opt_state.step)?;
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)?;
+    let started = Instant::now();
+    let mut tokens_done = 0u64;
+    let flops_per_token = 6.0 * params.data.len() as f64;
+
+    while opt_state.step < t.steps {
+        let step = opt_state.step;
+        let mut grads = params.zeros_like();
+        let (mut loss, mut n_tokens, mut masked) = (0f32, 0usize, 0usize);
+        let mut parts = vec![];
+        for micro in 0..t.grad_accumulation {
+            let b = train.batch(
+                &mut rng_for(t.seed, 0, step * t.grad_accumulation as u64 + micro as u64),
+                t.batch_size,
+            );
+            n_tokens += b.tokens.mask.iter().filter(|&&m| m > 0.0).count();
+            let mut g = params.zeros_like();
+            let (l, count) = batch_loss_and_grads(&config, &params, &mut g, b, t.threads);
+            parts.push((l, count, g));
+            masked += count;
+        }
+        for (l, count, g) in &parts {
+            let w = *count as f32 / masked.max(1) as f32;
+            loss += l * w;
+            grads
+                .data
+                .iter_mut()
+                .zip(&g.data)
+                .for_each(|(a, b)| *a += w * b);
+        }
+        drop(parts);
+        let norm = grads
+            .data
+            .iter()
+            .map(|g| (*g as f64) * (*g as f64))
+            .sum::<f64>()
+            .sqrt() as f32;
+        if t.clip > 0.0 && norm > t.clip {
+            let s = t.clip / norm;
+            grads.data.iter_mut().for_each(|g| *g *= s);
+        }
+        let lr = learning_rate(t, step);
+        opt_state.step(&AdamW { lr, ..opt }, &mut params, &grads);
+        tokens_done += n_tokens as u64;
+        let secs = started.elapsed().as_secs_f64();
+        let tps = tokens_done as f64 / secs.max(1e-9);
+        let line = serde_json::json!({
+            "step": step + 1, "loss": loss, "lr": lr, "grad_norm": norm, "tokens": n_tokens,
+            "tokens_per_s": tps, "gflops_per_s": tps * flops_per_token / 1e9,
+        });
+        writeln!(metrics, "{line}")?;
+        eprintln!(
+            "pretrain: step {}/{} loss {loss:.4} lr {lr:.2e} | {tps:.0} tokens/s",
+            step + 1,
+            t.steps
+        );
+        let done = step + 1;
+        if done % t.validate_every == 0 || done == t.steps {
+            let (vloss, acc) = validate(&config, &params, &val, c);
+            let line = serde_json::json!({
+                "step": done, "val_loss": vloss, "val_perplexity": vloss.exp(), "val_masked_accuracy": acc,
+            });
+            writeln!(metrics, "{line}")?;
+            eprintln!("pretrain: validation at step {done}: loss {vloss:.4}, perplexity {:.1}, masked accuracy {acc:.4}", vloss.exp());
+        }
+        if limit.stop_after == Some(done) {
+            return Ok(c.output.clone());
+        }
+        if done % t.checkpoint_every == 0 || done == t.steps {
+            metrics.flush()?;
+            write_checkpoint(&c.output, &config, k, &params, &opt_state, t.seed)?;
+        }
+    }
+    let model_dir = c.output.join("model");
+    store::save_folder(&model_dir, &config, k, &params, "BertForMaskedLM")?;
+    Ok(model_dir)
+}
+
+/// Drops metric lines past `step`, so a resumed run's file reads as an uninterrupted one's.
+fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path)?;
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::io_util::write_atomic(path, kept.as_bytes())
+}
+
+/// Writes the checkpoint into a fresh folder, then swaps it in: at every moment a complete
+/// checkpoint exists under `checkpoint/` or, during the swap, `checkpoint.old/`.
+fn write_checkpoint(
+    out: &Path,
+    config: &BertConfig,
+    k: usize,
+    params: &Params,
+    state: &OptimizerState,
+    seed: u64,
+) -> Result<()> {
+    let tmp = out.join("checkpoint.tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    store::save_folder(&tmp, config, k, params, "BertForMaskedLM")?;
+    let n = state.m.len();
+    store::save_tensors(
+        &tmp.join("trainer_state.safetensors"),
+        &[
+            ("adamw.m".into(), vec![n], &state.m),
+            ("adamw.v".into(), vec![n], &state.v),
+        ],
+    )?;
+    let tj = serde_json::to_vec_pretty(&TrainerJson {
+        step: state.step,
+        seed,
+    })?;
+    crate::io_util::write_atomic(&tmp.join("trainer.json"), &tj)?;
+    let (cur, old) = (out.join("checkpoint"), out.join("checkpoint.old"));
+    if cur.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        std::fs::rename(&cur, &old)?;
+    }
+    std::fs::rename(&tmp, &cur)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
