@@ -57,6 +57,25 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Fine-tune a model for sequence classification (DNABERT's head) from a YAML config:
+    /// a table of `sequence,label` (raw DNA or DNABERT's space-separated k-mers).
+    Finetune {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Class probabilities from a fine-tuned model, per row of a table or per window of a FASTA.
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        /// FASTA (plain or gzip), or a CSV/TSV table of sequence,label.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output TSV: id, start, end, predicted class, [label,] probability per class.
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+    },
     /// Print DNABERT's vocab.txt for k-mers of length K (3 to 6).
     Vocab {
         #[arg(long, default_value_t = 6)]
@@ -202,6 +221,16 @@ fn main() -> ExitCode {
                 })
                 .map(|dir| println!("{}", dir.display()))
         }
+        Command::Finetune { config } => dnabert::train::finetune::FinetuneConfig::load(&config)
+            .and_then(|c| dnabert::train::finetune::run(&c))
+            .map(|dir| println!("{}", dir.display())),
+        Command::Predict {
+            model,
+            input,
+            output,
+            batch_size,
+        } => dnabert::train::predict::run(&model, &input, &output, batch_size)
+            .map(|n| println!("{}\t{n} rows", output.display())),
         Command::Vocab { k } => {
             if vocab::K_RANGE.contains(&k) {
                 print!("{}", vocab::generate(k));

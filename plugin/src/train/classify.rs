@@ -51,6 +51,19 @@ pub fn loss_and_grads(
     b: &ClassBatch,
     n_labels: usize,
 ) -> f32 {
+    loss_and_grads_of(config, params, grads, b, n_labels, true)
+}
+
+/// As [`loss_and_grads`]; with `train_encoder` false the backward pass stops at the pooler
+/// (a frozen encoder), leaving the encoder's gradients untouched.
+pub fn loss_and_grads_of(
+    config: &BertConfig,
+    params: &Params,
+    grads: &mut Params,
+    b: &ClassBatch,
+    n_labels: usize,
+    train_encoder: bool,
+) -> f32 {
     let h = config.hidden_size;
     let (batch, seq) = (b.tokens.batch, b.tokens.seq);
     let f = forward(config, params, &b.tokens, n_labels);
@@ -82,10 +95,73 @@ pub fn loss_and_grads(
         h,
         h,
     );
+    if !train_encoder {
+        return loss;
+    }
     let mut dhidden = vec![0f32; batch * seq * h];
     for (bi, d) in dcls.chunks_exact(h).enumerate() {
         dhidden[bi * seq * h..][..h].copy_from_slice(d);
     }
     encoder::backward(config, params, grads, &b.tokens, &f.acts, dhidden);
+    loss
+}
+
+/// [`loss_and_grads_of`] with the batch's rows split across `threads`; each part's mean loss is
+/// weighted by its share of the rows and parts are summed in a fixed order, so the result does
+/// not depend on timing.
+pub fn loss_and_grads_threaded(
+    config: &BertConfig,
+    params: &Params,
+    grads: &mut Params,
+    b: ClassBatch,
+    n_labels: usize,
+    train_encoder: bool,
+    threads: usize,
+) -> f32 {
+    let (batch, seq) = (b.tokens.batch, b.tokens.seq);
+    let parts = threads.clamp(1, batch);
+    let mut split = vec![];
+    let mut row = 0;
+    for p in 0..parts {
+        let rows = batch / parts + usize::from(p < batch % parts);
+        let r = row * seq..(row + rows) * seq;
+        split.push(ClassBatch {
+            tokens: Tokens {
+                batch: rows,
+                seq,
+                ids: b.tokens.ids[r.clone()].to_vec(),
+                mask: b.tokens.mask[r].to_vec(),
+            },
+            labels: b.labels[row..row + rows].to_vec(),
+        });
+        row += rows;
+    }
+    let results: Vec<(f32, Params)> = std::thread::scope(|s| {
+        let handles: Vec<_> = split
+            .iter()
+            .map(|part| {
+                s.spawn(move || {
+                    let mut g = params.zeros_like();
+                    let loss =
+                        loss_and_grads_of(config, params, &mut g, part, n_labels, train_encoder);
+                    (loss, g)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("training thread panicked"))
+            .collect()
+    });
+    let mut loss = 0f32;
+    for ((l, g), part) in results.iter().zip(&split) {
+        let w = part.tokens.batch as f32 / batch as f32;
+        loss += l * w;
+        grads
+            .data
+            .iter_mut()
+            .zip(&g.data)
+            .for_each(|(a, b)| *a += w * b);
+    }
     loss
 }

@@ -29,8 +29,11 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) -> Re
     crate::io_util::write_atomic(path, &out)
 }
 
+/// Tensors by name: (shape, data).
+pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Reads every f32 tensor of a safetensors file (f16/bf16 are not expected in our own files).
-pub fn load_tensors(path: &Path) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+pub fn load_tensors(path: &Path) -> Result<Tensors> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
         anyhow::anyhow!(
@@ -76,6 +79,30 @@ pub fn save_folder(
         .map(|(n, s)| (n.clone(), s.clone(), params.get(n)))
         .collect();
     save_tensors(&dir.join("model.safetensors"), &tensors)
+}
+
+/// A `BertForSequenceClassification` folder: config.json with `num_labels` and label names.
+pub fn save_classifier_folder(
+    dir: &Path,
+    config: &BertConfig,
+    k: usize,
+    params: &Params,
+    labels: usize,
+) -> Result<()> {
+    save_folder(dir, config, k, params, "BertForSequenceClassification")?;
+    let mut json = config.to_hf_json("BertForSequenceClassification");
+    let id2label: serde_json::Map<String, serde_json::Value> = (0..labels)
+        .map(|i| (i.to_string(), format!("LABEL_{i}").into()))
+        .collect();
+    let label2id: serde_json::Map<String, serde_json::Value> = (0..labels)
+        .map(|i| (format!("LABEL_{i}"), i.into()))
+        .collect();
+    json["id2label"] = id2label.into();
+    json["label2id"] = label2id.into();
+    crate::io_util::write_atomic(
+        &dir.join("config.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )
 }
 
 /// Fills `params` from a model folder's checkpoint. Names are matched with or without the

@@ -1,0 +1,398 @@
+//! `dnabert finetune`: sequence classification with DNABERT's head, from a pretrained folder.
+//!
+//! Input tables: CSV or TSV of `sequence,label`, the sequence as raw DNA or in DNABERT's own
+//! format (space-separated overlapping k-mers); an optional header line. Output folder:
+//! `model/` (loads in Hugging Face as `BertForSequenceClassification`), `metrics.json` (the
+//! best epoch's validation metrics and the test metrics), `metrics.jsonl` (one line per epoch).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::classify::{self, ClassBatch};
+use super::data::rng_for;
+use super::encoder::Tokens;
+use super::metrics::{self, Metrics};
+use super::ops::adamw::AdamW;
+use super::params::Params;
+use super::{store, OptimizerState};
+use crate::model_dir::ModelDir;
+use crate::tokenizer::Tokenizer;
+use rand_chacha::rand_core::RngCore;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    /// A model folder (pretrained, or from `dnabert init` for a baseline from random weights).
+    pub model: PathBuf,
+    pub train: PathBuf,
+    /// Separate validation and test tables, or fractions split off `train` (seeded).
+    #[serde(default)]
+    pub validation: Option<PathBuf>,
+    #[serde(default)]
+    pub test: Option<PathBuf>,
+    #[serde(default = "tenth")]
+    pub validation_fraction: f64,
+    #[serde(default = "tenth")]
+    pub test_fraction: f64,
+    pub num_labels: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+    #[serde(default)]
+    pub warmup_fraction: f32,
+    #[serde(default = "wd")]
+    pub weight_decay: f32,
+    #[serde(default)]
+    pub freeze_encoder: bool,
+    /// Stop after this many epochs without a better validation loss; 0 never stops early.
+    #[serde(default)]
+    pub patience: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "threads")]
+    pub threads: usize,
+    pub output: PathBuf,
+}
+
+fn tenth() -> f64 {
+    0.1
+}
+fn wd() -> f32 {
+    0.01
+}
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl FinetuneConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let mut c: Self =
+            serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            Some(&mut c.model),
+            Some(&mut c.train),
+            c.validation.as_mut(),
+            c.test.as_mut(),
+            Some(&mut c.output),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// One labelled sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub seq: Vec<u8>,
+    pub label: usize,
+}
+
+/// Reads a `sequence,label` table (CSV or TSV, header optional); k-mer sentences are joined
+/// back into DNA, checking that neighbouring k-mers overlap.
+pub fn read_table(path: &Path, num_labels: usize) -> Result<Vec<Example>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut out = vec![];
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let sep = if line.contains('\t') { '\t' } else { ',' };
+        let mut fields = line.rsplitn(2, sep);
+        let (label, seq) = (fields.next().unwrap().trim(), fields.next().map(str::trim));
+        let Some(seq) = seq else {
+            bail!(
+                "{}:{line_no}: expected two columns, sequence and label",
+                path.display()
+            );
+        };
+        if i == 0 && label.parse::<usize>().is_err() {
+            continue; // a header
+        }
+        let label: usize = label
+            .parse()
+            .ok()
+            .filter(|l| *l < num_labels)
+            .with_context(|| {
+                format!(
+                    "{}:{line_no}: label '{label}' is not a class 0..{}",
+                    path.display(),
+                    num_labels - 1
+                )
+            })?;
+        let dna = if seq.contains(' ') {
+            join_kmers(seq).with_context(|| format!("{}:{line_no}", path.display()))?
+        } else {
+            seq.as_bytes().to_vec()
+        };
+        if dna.is_empty() || !dna.iter().all(|b| b.is_ascii_alphabetic()) {
+            bail!(
+                "{}:{line_no}: the sequence is empty or holds characters other than letters",
+                path.display()
+            );
+        }
+        out.push(Example { seq: dna, label });
+    }
+    if out.is_empty() {
+        bail!("{}: no examples", path.display());
+    }
+    Ok(out)
+}
+
+/// "ACGTAC CGTACG GTACGT" → "ACGTACGT".
+fn join_kmers(sentence: &str) -> Result<Vec<u8>> {
+    let kmers: Vec<&[u8]> = sentence.split_whitespace().map(str::as_bytes).collect();
+    let mut dna = kmers[0].to_vec();
+    for w in kmers.windows(2) {
+        if w[0].len() != w[1].len() || w[0][1..] != w[1][..w[1].len() - 1] {
+            bail!(
+                "k-mers '{}' and '{}' do not overlap",
+                String::from_utf8_lossy(w[0]),
+                String::from_utf8_lossy(w[1])
+            );
+        }
+        dna.push(*w[1].last().unwrap());
+    }
+    Ok(dna)
+}
+
+/// Tokens for a batch of sequences, each cut to the model's window and padded to the longest.
+pub fn tokens_of(seqs: &[&[u8]], tokenizer: &Tokenizer, max_positions: usize) -> Tokens {
+    let ids: Vec<Vec<u32>> = seqs
+        .iter()
+        .map(|s| {
+            let mut kmers = vec![];
+            tokenizer.kmer_ids(s, &mut kmers);
+            kmers.truncate(max_positions - 2);
+            tokenizer.wrap(&kmers)
+        })
+        .collect();
+    let seq = ids.iter().map(Vec::len).max().unwrap_or(2);
+    let mut t = Tokens {
+        batch: ids.len(),
+        seq,
+        ids: vec![],
+        mask: vec![],
+    };
+    for row in ids {
+        t.mask.extend(
+            std::iter::repeat_n(1.0, row.len()).chain(std::iter::repeat_n(0.0, seq - row.len())),
+        );
+        let n = row.len();
+        t.ids.extend(row);
+        t.ids.extend(std::iter::repeat_n(tokenizer.pad, seq - n));
+    }
+    t
+}
+
+/// Class probabilities (rows × classes) for sequences, in batches.
+pub fn probabilities(
+    model: &ModelDir,
+    params: &Params,
+    seqs: &[&[u8]],
+    n: usize,
+    batch: usize,
+) -> Vec<Vec<f32>> {
+    let mut out = vec![];
+    for chunk in seqs.chunks(batch.max(1)) {
+        let tokens = tokens_of(
+            chunk,
+            &model.tokenizer,
+            model.config.max_position_embeddings,
+        );
+        let f = classify::forward(&model.config, params, &tokens, n);
+        for row in f.logits.chunks_exact(n) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = row.iter().map(|x| (x - max).exp()).collect();
+            let s: f32 = e.iter().sum();
+            out.push(e.iter().map(|x| x / s).collect());
+        }
+    }
+    out
+}
+
+fn evaluate(
+    model: &ModelDir,
+    params: &Params,
+    data: &[Example],
+    n: usize,
+    batch: usize,
+) -> (f32, Metrics) {
+    let seqs: Vec<&[u8]> = data.iter().map(|e| e.seq.as_slice()).collect();
+    let probs = probabilities(model, params, &seqs, n, batch);
+    let truth: Vec<usize> = data.iter().map(|e| e.label).collect();
+    let pred: Vec<usize> = probs
+        .iter()
+        .map(|p| {
+            p.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
+                .0
+        })
+        .collect();
+    let loss = probs
+        .iter()
+        .zip(&truth)
+        .map(|(p, &t)| -(p[t].max(1e-12)).ln())
+        .sum::<f32>()
+        / data.len() as f32;
+    (loss, metrics::compute(&truth, &pred, n))
+}
+
+fn shuffled<T: Clone>(v: &[T], seed: u64, stream: u64) -> Vec<T> {
+    let mut v = v.to_vec();
+    let mut rng = rng_for(seed, stream, 0);
+    for i in (1..v.len()).rev() {
+        v.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+#[derive(Serialize)]
+struct Report {
+    best_epoch: usize,
+    validation_loss: f32,
+    validation: Metrics,
+    test: Metrics,
+    train_examples: usize,
+    validation_examples: usize,
+    test_examples: usize,
+}
+
+pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
+    if c.num_labels < 2 || c.batch_size == 0 || c.epochs == 0 {
+        bail!("num_labels must be at least 2, batch_size and epochs at least 1");
+    }
+    let model = ModelDir::open(&c.model)?;
+    let n = c.num_labels;
+    let mut params = Params::bert_classifier(&model.config, n);
+    let fresh = store::load_into(&mut params, &c.model.join("model.safetensors"), |name| {
+        name.starts_with("classifier.") || name.starts_with("bert.pooler.")
+    })?;
+    store::init(&mut params, c.seed, |name| fresh.iter().any(|f| f == name));
+
+    let all = shuffled(&read_table(&c.train, n)?, c.seed, 10);
+    let (train, validation, test) = match (&c.validation, &c.test) {
+        (Some(v), Some(t)) => (all, read_table(v, n)?, read_table(t, n)?),
+        (None, None) => {
+            let nv = (all.len() as f64 * c.validation_fraction).round() as usize;
+            let nt = (all.len() as f64 * c.test_fraction).round() as usize;
+            if nv == 0 || nt == 0 || nv + nt >= all.len() {
+                bail!(
+                    "{}: too few examples ({}) for the validation and test fractions",
+                    c.train.display(),
+                    all.len()
+                );
+            }
+            (
+                all[nv + nt..].to_vec(),
+                all[..nv].to_vec(),
+                all[nv..nv + nt].to_vec(),
+            )
+        }
+        _ => bail!("give both `validation` and `test` tables, or neither (fractions of `train`)"),
+    };
+
+    let opt = AdamW {
+        lr: c.lr,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: c.weight_decay,
+    };
+    let mut state = OptimizerState::new(&params);
+    let steps_per_epoch = train.len().div_ceil(c.batch_size);
+    let total_steps = (steps_per_epoch * c.epochs) as f32;
+    let warmup = (c.warmup_fraction * total_steps).max(1.0);
+    std::fs::create_dir_all(&c.output)?;
+    let log_path = c.output.join("metrics.jsonl");
+    let mut log = String::new();
+    let (mut best, mut best_loss, mut since_best) = (params.clone(), f32::INFINITY, 0);
+    let mut best_epoch = 0;
+    let mut best_val = None;
+    for epoch in 0..c.epochs {
+        let order = shuffled(&train, c.seed, 100 + epoch as u64);
+        let mut epoch_loss = 0f32;
+        for chunk in order.chunks(c.batch_size) {
+            let seqs: Vec<&[u8]> = chunk.iter().map(|e| e.seq.as_slice()).collect();
+            let b = ClassBatch {
+                tokens: tokens_of(
+                    &seqs,
+                    &model.tokenizer,
+                    model.config.max_position_embeddings,
+                ),
+                labels: chunk.iter().map(|e| e.label as i64).collect(),
+            };
+            let mut grads = params.zeros_like();
+            let loss = classify::loss_and_grads_threaded(
+                &model.config,
+                &params,
+                &mut grads,
+                b,
+                n,
+                !c.freeze_encoder,
+                c.threads,
+            );
+            let step = state.step as f32;
+            let lr = if step < warmup {
+                c.lr * (step + 1.0) / warmup
+            } else {
+                c.lr * (1.0 - (step - warmup) / (total_steps - warmup).max(1.0))
+            };
+            let frozen = c.freeze_encoder;
+            state.step_filtered(&AdamW { lr, ..opt }, &mut params, &grads, |name| {
+                !frozen || !name.starts_with("bert.") || name.starts_with("bert.pooler.")
+            });
+            epoch_loss += loss * chunk.len() as f32;
+        }
+        let (vloss, vm) = evaluate(&model, &params, &validation, n, c.batch_size);
+        let line = serde_json::json!({
+            "epoch": epoch + 1, "train_loss": epoch_loss / train.len() as f32, "val_loss": vloss,
+            "val_accuracy": vm.accuracy, "val_mcc": vm.mcc, "val_macro_f1": vm.macro_f1,
+        });
+        eprintln!("finetune: {line}");
+        log.push_str(&format!("{line}\n"));
+        crate::io_util::write_atomic(&log_path, log.as_bytes())?;
+        if vloss < best_loss {
+            (best, best_loss, best_epoch, since_best) = (params.clone(), vloss, epoch + 1, 0);
+            best_val = Some(vm);
+        } else {
+            since_best += 1;
+            if c.patience > 0 && since_best >= c.patience {
+                eprintln!("finetune: no better validation loss for {since_best} epochs; stopping");
+                break;
+            }
+        }
+    }
+    let (_, test_metrics) = evaluate(&model, &best, &test, n, c.batch_size);
+    let report = Report {
+        best_epoch,
+        validation_loss: best_loss,
+        validation: best_val.expect("at least one epoch ran"),
+        test: test_metrics,
+        train_examples: train.len(),
+        validation_examples: validation.len(),
+        test_examples: test.len(),
+    };
+    crate::io_util::write_atomic(
+        &c.output.join("metrics.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let out = c.output.join("model");
+    store::save_classifier_folder(&out, &model.config, model.k(), &best, n)?;
+    Ok(out)
+}

@@ -1,0 +1,96 @@
+//! `dnabert predict`: class probabilities from a fine-tuned `BertForSequenceClassification`
+//! folder, per sequence of a table or per window of a FASTA file.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::finetune::{probabilities, read_table};
+use super::params::Params;
+use super::store;
+use crate::fasta::FastaReader;
+use crate::io_util::AtomicFile;
+use crate::model_dir::ModelDir;
+
+/// (id, start, end, true label if known, sequence)
+type Row = (String, usize, usize, Option<usize>, Vec<u8>);
+
+/// Writes `id start end predicted prob_0 … prob_{n-1}` (plus `label` for tables), atomically.
+pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Result<usize> {
+    let model = ModelDir::open(model_dir)?;
+    let weights = store::load_tensors(&model_dir.join("model.safetensors"))?;
+    let n = weights
+        .get("classifier.weight")
+        .map(|(shape, _)| shape[0])
+        .with_context(|| {
+            format!(
+                "{}: not a sequence classifier (no classifier.weight); fine-tune it first",
+                model_dir.display()
+            )
+        })?;
+    let mut params = Params::bert_classifier(&model.config, n);
+    store::load_into(&mut params, &model_dir.join("model.safetensors"), |_| false)?;
+
+    let window = model.config.max_position_embeddings - 2;
+    let k = model.k();
+    let mut rows: Vec<Row> = vec![];
+    let is_fasta = std::fs::read(input)
+        .map(|b| b.first() == Some(&b'>') || b.starts_with(&[0x1f, 0x8b]))
+        .with_context(|| format!("{}: cannot read", input.display()))?;
+    if is_fasta {
+        let mut reader = FastaReader::open(input)?;
+        while let Some(rec) = reader.next_record() {
+            let rec = rec?;
+            let n_tokens = model.tokenizer.num_kmers(rec.seq.len());
+            if n_tokens == 0 {
+                bail!(
+                    "{}: record '{}' is shorter than k = {k}",
+                    input.display(),
+                    rec.id
+                );
+            }
+            for start in (0..n_tokens).step_by(window) {
+                let end = (start + window).min(n_tokens) + k - 1;
+                rows.push((
+                    rec.id.to_owned(),
+                    start,
+                    end,
+                    None,
+                    rec.seq[start..end].to_vec(),
+                ));
+            }
+        }
+    } else {
+        for (i, e) in read_table(input, n)?.into_iter().enumerate() {
+            let len = e.seq.len();
+            rows.push((format!("row{}", i + 1), 0, len, Some(e.label), e.seq));
+        }
+    }
+    let seqs: Vec<&[u8]> = rows.iter().map(|r| r.4.as_slice()).collect();
+    let probs = probabilities(&model, &params, &seqs, n, batch);
+    let mut out = AtomicFile::create(output)?;
+    let probs_header: Vec<String> = (0..n).map(|i| format!("prob_{i}")).collect();
+    let label_col = if is_fasta { "" } else { "\tlabel" };
+    writeln!(
+        out,
+        "id\tstart\tend\tpredicted{label_col}\t{}",
+        probs_header.join("\t")
+    )?;
+    for ((id, start, end, label, _), p) in rows.iter().zip(&probs) {
+        let pred = p
+            .iter()
+            .enumerate()
+            .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
+            .0;
+        let label = label.map(|l| format!("\t{l}")).unwrap_or_default();
+        let ps: Vec<String> = p.iter().map(|x| format!("{x:.6}")).collect();
+        writeln!(
+            out,
+            "{id}\t{start}\t{end}\t{pred}{label}\t{}",
+            ps.join("\t")
+        )?;
+    }
+    out.commit()?;
+    Ok(rows.len())
+}

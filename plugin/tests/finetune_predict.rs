@@ -1,0 +1,91 @@
+//! Fine-tuning on DNABERT's real promoter sample (../shared/data), then prediction: the output
+//! folder loads as a classifier, the metrics add up, and both input formats parse.
+
+mod common;
+
+use dnabert::train::finetune::{read_table, run, FinetuneConfig};
+use dnabert::train::params::Params;
+use dnabert::train::pretrain::ModelShape;
+use dnabert::train::store;
+
+#[test]
+fn finetune_then_predict_on_the_promoter_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = ModelShape {
+        k: 6,
+        layers: 1,
+        hidden: 16,
+        heads: 2,
+        intermediate: 32,
+        max_positions: 128,
+    };
+    let config = shape.bert_config().unwrap();
+    let mut params = Params::bert_mlm(&config);
+    store::init(&mut params, 3, |_| true);
+    let base = dir.path().join("base");
+    store::save_folder(&base, &config, 6, &params, "BertForMaskedLM").unwrap();
+
+    let table = common::shared_data().join("dnabert_prom_core_6mer.tsv");
+    let yaml = format!(
+        "model: {}\ntrain: {}\nnum_labels: 2\nepochs: 2\nbatch_size: 50\nlr: 0.002\nthreads: 2\noutput: {}\n",
+        base.display(),
+        table.display(),
+        dir.path().join("ft").display()
+    );
+    std::fs::write(dir.path().join("ft.yaml"), yaml).unwrap();
+    let c = FinetuneConfig::load(&dir.path().join("ft.yaml")).unwrap();
+    let model = run(&c).unwrap();
+
+    let hf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(hf["architectures"][0], "BertForSequenceClassification");
+    assert_eq!(hf["id2label"].as_object().unwrap().len(), 2);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ft/metrics.json")).unwrap())
+            .unwrap();
+    let confusion: u64 = report["test"]["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(confusion, 100, "10% of 1,000 examples are the test split");
+    assert_eq!(report["train_examples"], 800);
+
+    let out = dir.path().join("pred.tsv");
+    assert_eq!(
+        dnabert::train::predict::run(&model, &table, &out, 64).unwrap(),
+        1000
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let first: Vec<&str> = text.lines().nth(1).unwrap().split('\t').collect();
+    let (p0, p1): (f32, f32) = (first[5].parse().unwrap(), first[6].parse().unwrap());
+    assert!((p0 + p1 - 1.0).abs() < 1e-4);
+    let fasta_out = dir.path().join("pred_fa.tsv");
+    // The long record (1,400 bases, 1,395 6-mers) is cut into windows of 126 k-mers.
+    dnabert::train::predict::run(&model, &common::fixtures().join("seqs.fa"), &fasta_out, 8)
+        .unwrap();
+    let long = std::fs::read_to_string(&fasta_out)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("long\t"))
+        .count();
+    assert_eq!(long, 1395usize.div_ceil(126));
+}
+
+#[test]
+fn tables_in_both_formats_parse_to_the_same_dna() {
+    let dir = tempfile::tempdir().unwrap();
+    let kmers = dir.path().join("k.tsv");
+    std::fs::write(&kmers, "sequence\tlabel\nACGTAC CGTACG GTACGT\t1\n").unwrap();
+    let raw = dir.path().join("r.csv");
+    std::fs::write(&raw, "ACGTACGT,1\n").unwrap();
+    assert_eq!(read_table(&kmers, 2).unwrap(), read_table(&raw, 2).unwrap());
+    let bad = dir.path().join("b.tsv");
+    std::fs::write(&bad, "ACGTAC TTTTTT\t0\n").unwrap();
+    let e = format!("{:#}", read_table(&bad, 2).unwrap_err());
+    assert!(e.contains("b.tsv:1") && e.contains("do not overlap"), "{e}");
+    std::fs::write(&bad, "ACGT\t7\n").unwrap();
+    assert!(format!("{:#}", read_table(&bad, 2).unwrap_err()).contains("not a class"));
+}
