@@ -182,10 +182,7 @@ fn max_positions() -> usize {
 
 fn init(config: &std::path::Path, output: &std::path::Path) -> Result<()> {
     use dnabert::train::{params::Params, store};
-    let text = std::fs::read_to_string(config)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
-    let c: InitConfig =
-        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let (c, _): (InitConfig, _) = dnabert::train::load_yaml(config)?;
     let shape = dnabert::train::pretrain::ModelShape {
         k: c.k,
         layers: c.layers,

@@ -107,8 +107,7 @@ pub fn loss_and_grads_of(
 }
 
 /// [`loss_and_grads_of`] with the batch's rows split across `threads`; each part's mean loss is
-/// weighted by its share of the rows and parts are summed in a fixed order, so the result does
-/// not depend on timing.
+/// weighted by its share of the rows.
 pub fn loss_and_grads_threaded(
     config: &BertConfig,
     params: &Params,
@@ -118,50 +117,20 @@ pub fn loss_and_grads_threaded(
     train_encoder: bool,
     threads: usize,
 ) -> f32 {
-    let (batch, seq) = (b.tokens.batch, b.tokens.seq);
-    let parts = threads.clamp(1, batch);
-    let mut split = vec![];
-    let mut row = 0;
-    for p in 0..parts {
-        let rows = batch / parts + usize::from(p < batch % parts);
-        let r = row * seq..(row + rows) * seq;
-        split.push(ClassBatch {
-            tokens: Tokens {
-                batch: rows,
-                seq,
-                ids: b.tokens.ids[r.clone()].to_vec(),
-                mask: b.tokens.mask[r].to_vec(),
-            },
-            labels: b.labels[row..row + rows].to_vec(),
-        });
-        row += rows;
-    }
-    let results: Vec<(f32, Params)> = std::thread::scope(|s| {
-        let handles: Vec<_> = split
-            .iter()
-            .map(|part| {
-                s.spawn(move || {
-                    let mut g = params.zeros_like();
-                    let loss =
-                        loss_and_grads_of(config, params, &mut g, part, n_labels, train_encoder);
-                    (loss, g)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("training thread panicked"))
-            .collect()
-    });
-    let mut loss = 0f32;
-    for ((l, g), part) in results.iter().zip(&split) {
-        let w = part.tokens.batch as f32 / batch as f32;
-        loss += l * w;
-        grads
-            .data
-            .iter_mut()
-            .zip(&g.data)
-            .for_each(|(a, b)| *a += w * b);
-    }
-    loss
+    let parts: Vec<ClassBatch> = b
+        .tokens
+        .split_rows(threads)
+        .into_iter()
+        .map(|(row, tokens)| {
+            let labels = b.labels[row..row + tokens.batch].to_vec();
+            ClassBatch { tokens, labels }
+        })
+        .collect();
+    let weights: Vec<f32> = parts
+        .iter()
+        .map(|p| p.tokens.batch as f32 / b.tokens.batch as f32)
+        .collect();
+    super::parallel_loss_and_grads(params, grads, &parts, &weights, |part, g| {
+        loss_and_grads_of(config, params, g, part, n_labels, train_encoder)
+    })
 }

@@ -51,7 +51,7 @@ pub struct FinetuneConfig {
     pub patience: usize,
     #[serde(default)]
     pub seed: u64,
-    #[serde(default = "threads")]
+    #[serde(default = "super::default_threads")]
     pub threads: usize,
     pub output: PathBuf,
 }
@@ -62,19 +62,10 @@ fn tenth() -> f64 {
 fn wd() -> f32 {
     0.01
 }
-fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
 
 impl FinetuneConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        let mut c: Self =
-            serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        let (mut c, base): (Self, _) = super::load_yaml(path)?;
         for p in [
             Some(&mut c.model),
             Some(&mut c.train),
@@ -85,9 +76,7 @@ impl FinetuneConfig {
         .into_iter()
         .flatten()
         {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
+            super::resolve(&base, p);
         }
         Ok(c)
     }

@@ -68,3 +68,70 @@ impl OptimizerState {
         }
     }
 }
+
+/// Runs `loss_and_grads` on each part of a batch on a thread of its own and adds the parts'
+/// gradients into `grads`, each weighted by `weights[i]` (its share of the batch's loss terms),
+/// in a fixed order: the result does not depend on timing. Returns the weighted loss.
+pub(crate) fn parallel_loss_and_grads<B: Sync>(
+    params: &Params,
+    grads: &mut Params,
+    parts: &[B],
+    weights: &[f32],
+    loss_and_grads: impl Fn(&B, &mut Params) -> f32 + Sync,
+) -> f32 {
+    let f = &loss_and_grads;
+    let results: Vec<(f32, Params)> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                s.spawn(move || {
+                    let mut g = params.zeros_like();
+                    (f(part, &mut g), g)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("training thread panicked"))
+            .collect()
+    });
+    let mut loss = 0f32;
+    for ((l, g), &w) in results.iter().zip(weights) {
+        loss += l * w;
+        grads
+            .data
+            .iter_mut()
+            .zip(&g.data)
+            .for_each(|(a, b)| *a += w * b);
+    }
+    loss
+}
+
+/// Reads a YAML config; unknown keys and wrong types are errors naming the key. Returns the
+/// file's folder, against which the config's relative paths are to be taken.
+pub fn load_yaml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> anyhow::Result<(T, std::path::PathBuf)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let c = serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((
+        c,
+        path.parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_owned(),
+    ))
+}
+
+/// `p` taken from `base` when relative.
+pub(crate) fn resolve(base: &std::path::Path, p: &mut std::path::PathBuf) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

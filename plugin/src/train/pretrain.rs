@@ -132,7 +132,7 @@ pub struct TrainingConfig {
     #[serde(default)]
     pub seed: u64,
     /// Threads that split each batch (data parallel within the machine).
-    #[serde(default = "default_threads")]
+    #[serde(default = "super::default_threads")]
     pub threads: usize,
     #[serde(default = "default_every")]
     pub checkpoint_every: u64,
@@ -160,11 +160,6 @@ fn default_eps() -> f32 {
 fn default_clip() -> f32 {
     1.0
 }
-fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
 fn default_every() -> u64 {
     100
 }
@@ -190,20 +185,14 @@ pub struct PretrainConfig {
 
 impl PretrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        let mut c: Self =
-            serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p)
-            }
-        };
-        c.data.fasta.iter_mut().for_each(fix);
-        fix(&mut c.output);
+        let (mut c, base): (Self, _) = super::load_yaml(path)?;
+        c.data
+            .fasta
+            .iter_mut()
+            .for_each(|p| super::resolve(&base, p));
+        super::resolve(&base, &mut c.output);
         if let Some(p) = c.init_from.as_mut() {
-            fix(p)
+            super::resolve(&base, p);
         }
         Ok(c)
     }
@@ -223,7 +212,7 @@ pub fn learning_rate(t: &TrainingConfig, step: u64) -> f32 {
 }
 
 /// Loss and gradients of one batch, split across threads; exact: each part's mean is weighted
-/// by its share of the masked tokens, and parts are summed in a fixed order.
+/// by its share of the masked tokens. Returns the loss and the number of masked tokens.
 fn batch_loss_and_grads(
     config: &BertConfig,
     params: &Params,
@@ -231,61 +220,29 @@ fn batch_loss_and_grads(
     batch: MlmBatch,
     threads: usize,
 ) -> (f32, usize) {
-    let parts = split_batch(batch, threads);
+    let seq = batch.tokens.seq;
+    let parts: Vec<MlmBatch> = batch
+        .tokens
+        .split_rows(threads)
+        .into_iter()
+        .map(|(row, tokens)| {
+            let labels = batch.labels[row * seq..(row + tokens.batch) * seq].to_vec();
+            MlmBatch { tokens, labels }
+        })
+        .collect();
     let counts: Vec<usize> = parts
         .iter()
         .map(|p| p.labels.iter().filter(|&&l| l >= 0).count())
         .collect();
     let total: usize = counts.iter().sum();
-    let results: Vec<(f32, Params)> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .iter()
-            .map(|part| {
-                s.spawn(move || {
-                    let mut g = params.zeros_like();
-                    let loss = mlm::loss_and_grads(config, params, &mut g, part);
-                    (loss, g)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("training thread panicked"))
-            .collect()
+    let weights: Vec<f32> = counts
+        .iter()
+        .map(|&c| c as f32 / total.max(1) as f32)
+        .collect();
+    let loss = super::parallel_loss_and_grads(params, grads, &parts, &weights, |part, g| {
+        mlm::loss_and_grads(config, params, g, part)
     });
-    let mut loss = 0f32;
-    for ((l, g), &c) in results.iter().zip(&counts) {
-        let w = c as f32 / total.max(1) as f32;
-        loss += l * w;
-        grads
-            .data
-            .iter_mut()
-            .zip(&g.data)
-            .for_each(|(a, b)| *a += w * b);
-    }
     (loss, total)
-}
-
-fn split_batch(b: MlmBatch, parts: usize) -> Vec<MlmBatch> {
-    let (batch, seq) = (b.tokens.batch, b.tokens.seq);
-    let parts = parts.clamp(1, batch);
-    let mut out = vec![];
-    let mut row = 0;
-    for p in 0..parts {
-        let rows = batch / parts + usize::from(p < batch % parts);
-        let r = row * seq..(row + rows) * seq;
-        out.push(MlmBatch {
-            tokens: super::encoder::Tokens {
-                batch: rows,
-                seq,
-                ids: b.tokens.ids[r.clone()].to_vec(),
-                mask: b.tokens.mask[r.clone()].to_vec(),
-            },
-            labels: b.labels[r].to_vec(),
-        });
-        row += rows;
-    }
-    out
 }
 
 /// Validation loss, perplexity and masked-token accuracy over fixed batches.
