@@ -14,7 +14,7 @@ use dnabert::vocab;
 #[command(
     name = "dnabert",
     version,
-    about = "DNABERT over overlapping DNA k-mers: embeddings from genomes, on CPU"
+    about = "DNABERT over overlapping DNA k-mers: embed genomes, pretrain, fine-tune and predict, on CPU"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -49,7 +49,7 @@ enum Command {
         output: PathBuf,
     },
     /// Masked-language-model pretraining over a genome, from a YAML config (see
-    /// examples/pretrain.yaml). Checkpoints every `checkpoint_every` steps; --resume continues
+    /// tests/configs/pretrain-chrx-small.yaml). Checkpoints every `checkpoint_every` steps; --resume continues
     /// from the last one with the same losses as an uninterrupted run.
     Pretrain {
         #[arg(long)]
