@@ -98,11 +98,7 @@ pub(crate) fn parallel_loss_and_grads<B: Sync>(
     let mut loss = 0f32;
     for ((l, g), &w) in results.iter().zip(weights) {
         loss += l * w;
-        grads
-            .data
-            .iter_mut()
-            .zip(&g.data)
-            .for_each(|(a, b)| *a += w * b);
+        grads.add_scaled(g, w);
     }
     loss
 }

@@ -92,6 +92,15 @@ impl Params {
         (&mut lo[w], &mut hi[..b.len()])
     }
 
+    /// `self += w · other`, tensor by tensor (same layout).
+    pub fn add_scaled(&mut self, other: &Params, w: f32) {
+        assert_eq!(self.data.len(), other.data.len(), "layouts differ");
+        self.data
+            .iter_mut()
+            .zip(&other.data)
+            .for_each(|(a, b)| *a += w * b);
+    }
+
     /// Whether AdamW decays this tensor: not biases nor LayerNorm parameters (BERT's rule).
     pub fn decays(name: &str) -> bool {
         !(name.ends_with(".bias") || name.contains("LayerNorm"))

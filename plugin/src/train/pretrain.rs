@@ -409,11 +409,7 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
         for (l, count, g) in &parts {
             let w = *count as f32 / masked.max(1) as f32;
             loss += l * w;
-            grads
-                .data
-                .iter_mut()
-                .zip(&g.data)
-                .for_each(|(a, b)| *a += w * b);
+            grads.add_scaled(g, w);
         }
         drop(parts);
         let norm = grads
