@@ -50,17 +50,15 @@ struct LineCounter<B> {
     lines: Arc<AtomicU64>,
 }
 
-impl<B> LineCounter<B> {
-    fn count(&self, b: &[u8]) {
-        let n = b.iter().filter(|&&c| c == b'\n').count() as u64;
-        self.lines.fetch_add(n, Ordering::Relaxed);
-    }
+fn count_lines(lines: &AtomicU64, b: &[u8]) {
+    let n = b.iter().filter(|&&c| c == b'\n').count() as u64;
+    lines.fetch_add(n, Ordering::Relaxed);
 }
 
 impl<B: BufRead> Read for LineCounter<B> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count(&buf[..n]);
+        count_lines(&self.lines, &buf[..n]);
         Ok(n)
     }
 }
@@ -71,9 +69,7 @@ impl<B: BufRead> BufRead for LineCounter<B> {
     }
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
-            let n = amt.min(buf.len());
-            let newlines = buf[..n].iter().filter(|&&c| c == b'\n').count() as u64;
-            self.lines.fetch_add(newlines, Ordering::Relaxed);
+            count_lines(&self.lines, &buf[..amt.min(buf.len())]);
         }
         self.inner.consume(amt)
     }

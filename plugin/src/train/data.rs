@@ -231,19 +231,17 @@ impl<'a> Sampler<'a> {
         let k = self.tokenizer.k;
         let n = ids.len();
         let mut chosen = vec![false; n];
+        let widen = |chosen: &mut [bool], c: usize| {
+            chosen[c.saturating_sub((k - 1) / 2)..(c + k / 2 + 1).min(n)].fill(true);
+        };
         for c in 0..n {
             if unit(rng) < self.mask_prob {
-                let lo = c.saturating_sub((k - 1) / 2);
-                let hi = (c + k / 2 + 1).min(n);
-                chosen[lo..hi].iter_mut().for_each(|x| *x = true);
+                widen(&mut chosen, c);
             }
         }
         // Every window predicts something.
         if !chosen.contains(&true) && n > 0 {
-            let c = uniform(rng, n as u64) as usize;
-            chosen[c.saturating_sub((k - 1) / 2)..(c + k / 2 + 1).min(n)]
-                .iter_mut()
-                .for_each(|x| *x = true);
+            widen(&mut chosen, uniform(rng, n as u64) as usize);
         }
         let n_kmers = 4u64.pow(k as u32);
         let mut out = ids.to_vec();

@@ -224,15 +224,7 @@ fn evaluate(
     let seqs: Vec<&[u8]> = data.iter().map(|e| e.seq.as_slice()).collect();
     let probs = probabilities(model, params, &seqs, n, batch);
     let truth: Vec<usize> = data.iter().map(|e| e.label).collect();
-    let pred: Vec<usize> = probs
-        .iter()
-        .map(|p| {
-            p.iter()
-                .enumerate()
-                .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
-                .0
-        })
-        .collect();
+    let pred: Vec<usize> = probs.iter().map(|p| super::argmax(p)).collect();
     let loss = probs
         .iter()
         .zip(&truth)

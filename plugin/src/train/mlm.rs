@@ -67,15 +67,7 @@ pub fn evaluate(config: &BertConfig, params: &Params, b: &MlmBatch) -> (f32, usi
     for (row, &label) in head.logits.chunks_exact(v).zip(&b.labels) {
         if label >= 0 {
             n += 1;
-            let best = row
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |m, (i, &x)| if x > m.1 { (i, x) } else { m },
-                )
-                .0;
-            right += usize::from(best as i64 == label);
+            right += usize::from(super::argmax(row) as i64 == label);
         }
     }
     (loss, n, right)

@@ -126,6 +126,17 @@ pub(crate) fn resolve(base: &std::path::Path, p: &mut std::path::PathBuf) {
     }
 }
 
+/// The index of the largest value (the first on a tie): the predicted class.
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |m, (i, &x)| if x > m.1 { (i, x) } else { m },
+        )
+        .0
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())

@@ -78,11 +78,7 @@ pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Resul
         probs_header.join("\t")
     )?;
     for ((id, start, end, label, _), p) in rows.iter().zip(&probs) {
-        let pred = p
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
-            .0;
+        let pred = super::argmax(p);
         let label = label.map(|l| format!("\t{l}")).unwrap_or_default();
         let ps: Vec<String> = p.iter().map(|x| format!("{x:.6}")).collect();
         writeln!(
