@@ -18,11 +18,15 @@ cls.predictions.bias), and "ids", "mask", "labels", "loss".
 The same for DNABERT's classification head, a BertForSequenceClassification with 3 classes on the
 same token ids (before masking), under "classify/": "classify/param/<name>",
 "classify/grad/<name>", "classify/labels", "classify/loss".
+
+And BioNeMo's splice-site head (the hidden state of each row's centre token, (len - 1) // 2 of
+its real tokens, → Linear(32, 8) → ReLU → Linear(8, 3)) over a BertModel without pooler, under
+"centre/": "centre/param/<name>", "centre/grad/<name>", "centre/loss" (labels as classify's).
 """
 import numpy as np
 import torch
 from safetensors.numpy import save_file
-from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
 from hf_reference import ROOT
 
@@ -94,6 +98,34 @@ def main():
     out["classify/ids"] = unmasked.numpy().astype(np.int64)
     out["classify/labels"] = class_labels.numpy().astype(np.int64)
     out["classify/loss"] = np.array([closs.item()], dtype=np.float32)
+
+    # The centre-token (splice-site) head.
+    class Centre(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = BertModel(cfg, add_pooling_layer=False)
+            self.classifier = torch.nn.Module()
+            self.classifier.dense = torch.nn.Linear(cfg.hidden_size, 8)
+            self.classifier.out_proj = torch.nn.Linear(8, 3)
+
+        def forward(self, ids, mask):
+            hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+            centre = (mask.sum(1) - 1) // 2
+            picked = hidden[torch.arange(ids.shape[0]), centre]
+            return self.classifier.out_proj(torch.relu(self.classifier.dense(picked)))
+
+    cen = Centre()
+    cen.train()
+    for name, p in cen.named_parameters():
+        if "LayerNorm" in name:
+            p.data = (1.0 + 0.3 * torch.randn(p.shape, generator=gen)) if name.endswith("weight") else 0.2 * torch.randn(p.shape, generator=gen)
+        elif name.startswith("classifier.") and name.endswith("bias"):
+            p.data = 0.1 * torch.randn(p.shape, generator=gen)
+    out.update({f"centre/param/{n}": p.detach().numpy().copy() for n, p in cen.named_parameters()})
+    cl = torch.nn.functional.cross_entropy(cen(unmasked, mask), class_labels)
+    cl.backward()
+    out.update({f"centre/grad/{n}": p.grad.numpy().copy() for n, p in cen.named_parameters()})
+    out["centre/loss"] = np.array([cl.item()], dtype=np.float32)
     save_file({k: np.ascontiguousarray(v) for k, v in out.items()}, OUT)
     print(f"{OUT.relative_to(ROOT)}: {OUT.stat().st_size} bytes, loss {loss.item():.6f}, {len(names)} tensors")
 

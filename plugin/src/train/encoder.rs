@@ -1,7 +1,10 @@
 //! The BERT encoder (embeddings + post-LayerNorm transformer layers), forward and backward
-//! written out by hand over the kernels in `ops`: the architecture is fixed, so no autograd.
+//! written out by hand over a [`Backend`]'s operations: the architecture is fixed, so no
+//! autograd. Dropout sits where `transformers`' BERT has it: after the embeddings' LayerNorm, on
+//! the attention probabilities, and on each sublayer's output before its residual sum.
 
-use super::ops::{attention, embedding, gelu, layernorm, linear};
+use super::backend::{Backend, Dropout};
+use super::ops::attention;
 use super::params::Params;
 use crate::config::BertConfig;
 
@@ -36,81 +39,99 @@ impl Tokens {
 }
 
 /// What one layer's forward keeps for its backward.
-struct LayerActs {
-    input: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    probs: Vec<f32>,
-    ctx: Vec<f32>,
-    res1: Vec<f32>,
-    ln1: (Vec<f32>, Vec<f32>),
-    x1: Vec<f32>,
-    inter: Vec<f32>,
-    act: Vec<f32>,
-    res2: Vec<f32>,
-    ln2: (Vec<f32>, Vec<f32>),
+struct LayerActs<B: Backend> {
+    input: B::Buf,
+    q: B::Buf,
+    k: B::Buf,
+    v: B::Buf,
+    probs: B::Buf,
+    probs_drop: B::Buf,
+    ctx: B::Buf,
+    attn_drop: B::Buf,
+    res1: B::Buf,
+    ln1: (B::Buf, B::Buf),
+    x1: B::Buf,
+    inter: B::Buf,
+    act: B::Buf,
+    out_drop: B::Buf,
+    res2: B::Buf,
+    ln2: (B::Buf, B::Buf),
 }
 
 /// The encoder's saved activations, and its output (`hidden`, T × C).
-pub struct Activations {
-    emb: Vec<f32>,
-    emb_ln: (Vec<f32>, Vec<f32>),
-    layers: Vec<LayerActs>,
-    pub hidden: Vec<f32>,
+pub struct Activations<B: Backend> {
+    emb: B::Buf,
+    emb_ln: (B::Buf, B::Buf),
+    emb_drop: B::Buf,
+    layers: Vec<LayerActs<B>>,
+    pub hidden: B::Buf,
 }
 
-/// `y = LayerNorm(x)` with the tensors `{name}.weight`/`.bias`; returns (mean, rstd).
-pub(super) fn ln_forward(
-    y: &mut [f32],
-    x: &[f32],
-    params: &Params,
+/// `LayerNorm(x)` with the tensors `{name}.weight`/`.bias`; returns y and (mean, rstd).
+pub(super) fn ln_forward<B: Backend>(
+    be: &B,
+    x: &B::Buf,
+    params: &Params<B>,
     name: &str,
     c: usize,
     eps: f32,
-) -> (Vec<f32>, Vec<f32>) {
-    let t = x.len() / c;
-    let (mut mean, mut rstd) = (vec![0f32; t], vec![0f32; t]);
-    let (w, b) = (
+) -> (B::Buf, (B::Buf, B::Buf)) {
+    let t = B::len(x) / c;
+    let (mut y, mut mean, mut rstd) = (be.zeros(B::len(x)), be.zeros(t), be.zeros(t));
+    be.layernorm_forward(
+        B::all_mut(&mut y),
+        B::all_mut(&mut mean),
+        B::all_mut(&mut rstd),
+        B::all(x),
         params.get(&format!("{name}.weight")),
         params.get(&format!("{name}.bias")),
+        c,
+        eps,
     );
-    layernorm::forward(y, &mut mean, &mut rstd, x, w, b, c, eps);
-    (mean, rstd)
+    (y, (mean, rstd))
 }
 
+/// Accumulates dx and the LayerNorm's gradients.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn ln_backward(
-    dx: &mut [f32],
-    dy: &[f32],
-    x: &[f32],
-    stats: &(Vec<f32>, Vec<f32>),
-    params: &Params,
-    grads: &mut Params,
+pub(super) fn ln_backward<B: Backend>(
+    be: &B,
+    dx: &mut B::Buf,
+    dy: &B::Buf,
+    x: &B::Buf,
+    stats: &(B::Buf, B::Buf),
+    params: &Params<B>,
+    grads: &mut Params<B>,
     name: &str,
     c: usize,
 ) {
     let (dw, db) = grads.weight_and_bias_mut(name);
-    layernorm::backward(
-        dx,
+    be.layernorm_backward(
+        B::all_mut(dx),
         dw,
         db,
-        dy,
-        x,
+        B::all(dy),
+        B::all(x),
         params.get(&format!("{name}.weight")),
-        &stats.0,
-        &stats.1,
+        B::all(&stats.0),
+        B::all(&stats.1),
         c,
     );
 }
 
 /// `y = x · Wᵀ + b` with the tensors `{name}.weight`/`.bias`; returns y (T × O).
-pub(super) fn lin_forward(x: &[f32], params: &Params, name: &str, i: usize, o: usize) -> Vec<f32> {
-    let t = x.len() / i;
-    let mut y = vec![0f32; t * o];
-    linear::forward(
-        &mut y,
-        x,
+pub(super) fn lin_forward<B: Backend>(
+    be: &B,
+    x: &B::Buf,
+    params: &Params<B>,
+    name: &str,
+    i: usize,
+    o: usize,
+) -> B::Buf {
+    let t = B::len(x) / i;
+    let mut y = be.zeros(t * o);
+    be.linear_forward(
+        B::all_mut(&mut y),
+        B::all(x),
         params.get(&format!("{name}.weight")),
         params.get(&format!("{name}.bias")),
         t,
@@ -120,30 +141,55 @@ pub(super) fn lin_forward(x: &[f32], params: &Params, name: &str, i: usize, o: u
     y
 }
 
+/// Accumulates dx and the layer's weight and bias gradients.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn lin_backward(
-    dx: &mut [f32],
-    dy: &[f32],
-    x: &[f32],
-    params: &Params,
-    grads: &mut Params,
+pub(super) fn lin_backward<B: Backend>(
+    be: &B,
+    dx: &mut B::Buf,
+    dy: &B::Buf,
+    x: &B::Buf,
+    params: &Params<B>,
+    grads: &mut Params<B>,
     name: &str,
     i: usize,
     o: usize,
 ) {
-    let t = x.len() / i;
+    let t = B::len(x) / i;
     let (dw, db) = grads.weight_and_bias_mut(name);
-    linear::backward(
-        dx,
+    be.linear_backward(
+        B::all_mut(dx),
         dw,
         db,
-        dy,
-        x,
+        B::all(dy),
+        B::all(x),
         params.get(&format!("{name}.weight")),
         t,
         i,
         o,
     );
+}
+
+/// Dropout in place at one site; returns the mask (empty when dropout is off).
+pub(super) fn drop_forward<B: Backend>(
+    be: &B,
+    x: &mut B::Buf,
+    dropout: &Dropout,
+    site: u64,
+) -> B::Buf {
+    if !dropout.on() {
+        return be.zeros(0);
+    }
+    let mut mask = be.zeros(B::len(x));
+    let (p, seed) = dropout.site(site);
+    be.dropout_forward(B::all_mut(x), B::all_mut(&mut mask), p, seed);
+    mask
+}
+
+/// The backward of [`drop_forward`], in place on the gradient.
+pub(super) fn drop_backward<B: Backend>(be: &B, d: &mut B::Buf, mask: &B::Buf) {
+    if B::len(mask) > 0 {
+        be.dropout_backward(B::all_mut(d), B::all(mask));
+    }
 }
 
 fn attention_shape(config: &BertConfig, tokens: &Tokens) -> attention::Shape {
@@ -155,52 +201,72 @@ fn attention_shape(config: &BertConfig, tokens: &Tokens) -> attention::Shape {
     }
 }
 
-pub fn forward(config: &BertConfig, params: &Params, tokens: &Tokens) -> Activations {
+/// Dropout sites: 0 the embeddings, then four per layer; heads use sites from `HEAD_SITES`.
+fn site(layer: usize, k: u64) -> u64 {
+    1 + 4 * layer as u64 + k
+}
+pub(super) const HEAD_SITES: u64 = 1 << 32;
+
+pub fn forward<B: Backend>(
+    be: &B,
+    config: &BertConfig,
+    params: &Params<B>,
+    tokens: &Tokens,
+    dropout: &Dropout,
+) -> Activations<B> {
     let (h, im) = (config.hidden_size, config.intermediate_size);
     let t = tokens.batch * tokens.seq;
     let eps = config.layer_norm_eps as f32;
     let sh = attention_shape(config, tokens);
 
-    let mut emb = vec![0f32; t * h];
-    embedding::forward(
-        &mut emb,
+    let mut emb = be.zeros(t * h);
+    be.embedding_forward(
+        B::all_mut(&mut emb),
         &tokens.ids,
         params.get("bert.embeddings.word_embeddings.weight"),
         params.get("bert.embeddings.position_embeddings.weight"),
-        &params.get("bert.embeddings.token_type_embeddings.weight")[..h],
+        params.get("bert.embeddings.token_type_embeddings.weight"),
         tokens.seq,
         h,
     );
-    let mut x = vec![0f32; t * h];
-    let emb_ln = ln_forward(&mut x, &emb, params, "bert.embeddings.LayerNorm", h, eps);
+    let (mut x, emb_ln) = ln_forward(be, &emb, params, "bert.embeddings.LayerNorm", h, eps);
+    let emb_drop = drop_forward(be, &mut x, dropout, 0);
 
     let mut layers = Vec::with_capacity(config.num_hidden_layers);
     for l in 0..config.num_hidden_layers {
         let n = |s: &str| format!("bert.encoder.layer.{l}.{s}");
-        let q = lin_forward(&x, params, &n("attention.self.query"), h, h);
-        let k = lin_forward(&x, params, &n("attention.self.key"), h, h);
-        let v = lin_forward(&x, params, &n("attention.self.value"), h, h);
-        let mut probs = vec![0f32; sh.probs_len()];
-        let mut ctx = vec![0f32; t * h];
-        attention::forward(&mut ctx, &mut probs, &q, &k, &v, &tokens.mask, &sh);
-        let mut res1 = lin_forward(&ctx, params, &n("attention.output.dense"), h, h);
-        res1.iter_mut().zip(&x).for_each(|(r, x)| *r += x);
-        let mut x1 = vec![0f32; t * h];
-        let ln1 = ln_forward(
-            &mut x1,
-            &res1,
-            params,
-            &n("attention.output.LayerNorm"),
-            h,
-            eps,
+        let q = lin_forward(be, &x, params, &n("attention.self.query"), h, h);
+        let k = lin_forward(be, &x, params, &n("attention.self.key"), h, h);
+        let v = lin_forward(be, &x, params, &n("attention.self.value"), h, h);
+        let mut probs = be.zeros(sh.probs_len());
+        let mut probs_drop = be.zeros(if dropout.on() { sh.probs_len() } else { 0 });
+        let mut ctx = be.zeros(t * h);
+        be.attention_forward(
+            B::all_mut(&mut ctx),
+            B::all_mut(&mut probs),
+            B::all_mut(&mut probs_drop),
+            B::all(&q),
+            B::all(&k),
+            B::all(&v),
+            &tokens.mask,
+            &sh,
+            if dropout.on() {
+                dropout.site(site(l, 0))
+            } else {
+                (0.0, 0)
+            },
         );
-        let inter = lin_forward(&x1, params, &n("intermediate.dense"), h, im);
-        let mut act = vec![0f32; t * im];
-        gelu::forward(&mut act, &inter);
-        let mut res2 = lin_forward(&act, params, &n("output.dense"), im, h);
-        res2.iter_mut().zip(&x1).for_each(|(r, x)| *r += x);
-        let mut x2 = vec![0f32; t * h];
-        let ln2 = ln_forward(&mut x2, &res2, params, &n("output.LayerNorm"), h, eps);
+        let mut res1 = lin_forward(be, &ctx, params, &n("attention.output.dense"), h, h);
+        let attn_drop = drop_forward(be, &mut res1, dropout, site(l, 1));
+        be.add_scaled(B::all_mut(&mut res1), B::all(&x), 1.0);
+        let (x1, ln1) = ln_forward(be, &res1, params, &n("attention.output.LayerNorm"), h, eps);
+        let inter = lin_forward(be, &x1, params, &n("intermediate.dense"), h, im);
+        let mut act = be.zeros(t * im);
+        be.gelu_forward(B::all_mut(&mut act), B::all(&inter));
+        let mut res2 = lin_forward(be, &act, params, &n("output.dense"), im, h);
+        let out_drop = drop_forward(be, &mut res2, dropout, site(l, 2));
+        be.add_scaled(B::all_mut(&mut res2), B::all(&x1), 1.0);
+        let (x2, ln2) = ln_forward(be, &res2, params, &n("output.LayerNorm"), h, eps);
         let input = std::mem::replace(&mut x, x2);
         layers.push(LayerActs {
             input,
@@ -208,12 +274,15 @@ pub fn forward(config: &BertConfig, params: &Params, tokens: &Tokens) -> Activat
             k,
             v,
             probs,
+            probs_drop,
             ctx,
+            attn_drop,
             res1,
             ln1,
             x1,
             inter,
             act,
+            out_drop,
             res2,
             ln2,
         });
@@ -221,153 +290,94 @@ pub fn forward(config: &BertConfig, params: &Params, tokens: &Tokens) -> Activat
     Activations {
         emb,
         emb_ln,
+        emb_drop,
         layers,
         hidden: x,
     }
 }
 
 /// Accumulates every encoder gradient, given d(hidden).
-pub fn backward(
+pub fn backward<B: Backend>(
+    be: &B,
     config: &BertConfig,
-    params: &Params,
-    grads: &mut Params,
+    params: &Params<B>,
+    grads: &mut Params<B>,
     tokens: &Tokens,
-    acts: &Activations,
-    dhidden: Vec<f32>,
+    acts: &Activations<B>,
+    dhidden: B::Buf,
 ) {
     let (h, im) = (config.hidden_size, config.intermediate_size);
     let t = tokens.batch * tokens.seq;
     let sh = attention_shape(config, tokens);
     let mut dx = dhidden;
-    let mut scratch = vec![0f32; tokens.seq * tokens.seq];
     for (l, a) in acts.layers.iter().enumerate().rev() {
         let n = |s: &str| format!("bert.encoder.layer.{l}.{s}");
-        let mut dres2 = vec![0f32; t * h];
-        ln_backward(
-            &mut dres2,
-            &dx,
-            &a.res2,
-            &a.ln2,
-            params,
-            grads,
-            &n("output.LayerNorm"),
-            h,
-        );
+        let mut dres2 = be.zeros(t * h);
+        let ln = n("output.LayerNorm");
+        ln_backward(be, &mut dres2, &dx, &a.res2, &a.ln2, params, grads, &ln, h);
         let mut dx1 = dres2.clone(); // the residual branch
-        let mut dact = vec![0f32; t * im];
-        lin_backward(
-            &mut dact,
-            &dres2,
-            &a.act,
-            params,
-            grads,
-            &n("output.dense"),
-            im,
-            h,
-        );
-        let mut dinter = vec![0f32; t * im];
-        gelu::backward(&mut dinter, &dact, &a.inter);
-        lin_backward(
-            &mut dx1,
-            &dinter,
-            &a.x1,
-            params,
-            grads,
-            &n("intermediate.dense"),
-            h,
-            im,
-        );
-        let mut dres1 = vec![0f32; t * h];
-        ln_backward(
-            &mut dres1,
-            &dx1,
-            &a.res1,
-            &a.ln1,
-            params,
-            grads,
-            &n("attention.output.LayerNorm"),
-            h,
-        );
+        drop_backward(be, &mut dres2, &a.out_drop);
+        let mut dact = be.zeros(t * im);
+        let name = n("output.dense");
+        lin_backward(be, &mut dact, &dres2, &a.act, params, grads, &name, im, h);
+        let mut dinter = be.zeros(t * im);
+        be.gelu_backward(B::all_mut(&mut dinter), B::all(&dact), B::all(&a.inter));
+        let name = n("intermediate.dense");
+        lin_backward(be, &mut dx1, &dinter, &a.x1, params, grads, &name, h, im);
+        let mut dres1 = be.zeros(t * h);
+        let ln = n("attention.output.LayerNorm");
+        ln_backward(be, &mut dres1, &dx1, &a.res1, &a.ln1, params, grads, &ln, h);
         let mut din = dres1.clone(); // the residual branch
-        let mut dctx = vec![0f32; t * h];
-        lin_backward(
-            &mut dctx,
-            &dres1,
-            &a.ctx,
-            params,
-            grads,
-            &n("attention.output.dense"),
-            h,
-            h,
-        );
-        let (mut dq, mut dk, mut dv) = (vec![0f32; t * h], vec![0f32; t * h], vec![0f32; t * h]);
-        attention::backward(
-            &mut dq,
-            &mut dk,
-            &mut dv,
-            &mut scratch,
-            &dctx,
-            &a.q,
-            &a.k,
-            &a.v,
-            &a.probs,
+        drop_backward(be, &mut dres1, &a.attn_drop);
+        let mut dctx = be.zeros(t * h);
+        let name = n("attention.output.dense");
+        lin_backward(be, &mut dctx, &dres1, &a.ctx, params, grads, &name, h, h);
+        let (mut dq, mut dk, mut dv) = (be.zeros(t * h), be.zeros(t * h), be.zeros(t * h));
+        be.attention_backward(
+            B::all_mut(&mut dq),
+            B::all_mut(&mut dk),
+            B::all_mut(&mut dv),
+            B::all(&dctx),
+            B::all(&a.q),
+            B::all(&a.k),
+            B::all(&a.v),
+            B::all(&a.probs),
+            B::all(&a.probs_drop),
             &sh,
         );
-        lin_backward(
-            &mut din,
-            &dq,
-            &a.input,
-            params,
-            grads,
-            &n("attention.self.query"),
-            h,
-            h,
-        );
-        lin_backward(
-            &mut din,
-            &dk,
-            &a.input,
-            params,
-            grads,
-            &n("attention.self.key"),
-            h,
-            h,
-        );
-        lin_backward(
-            &mut din,
-            &dv,
-            &a.input,
-            params,
-            grads,
-            &n("attention.self.value"),
-            h,
-            h,
-        );
+        for (d, proj) in [(&dq, "query"), (&dk, "key"), (&dv, "value")] {
+            let name = n(&format!("attention.self.{proj}"));
+            lin_backward(be, &mut din, d, &a.input, params, grads, &name, h, h);
+        }
         dx = din;
     }
-    let mut demb = vec![0f32; t * h];
+    drop_backward(be, &mut dx, &acts.emb_drop);
+    let mut demb = be.zeros(t * h);
+    let ln = "bert.embeddings.LayerNorm";
     ln_backward(
+        be,
         &mut demb,
         &dx,
         &acts.emb,
         &acts.emb_ln,
         params,
         grads,
-        "bert.embeddings.LayerNorm",
+        ln,
         h,
     );
-    // Word, position and token-type tables come first in every layout, in that order.
-    let rw = grads.range("bert.embeddings.word_embeddings.weight");
-    let rp = grads.range("bert.embeddings.position_embeddings.weight");
-    let rt = grads.range("bert.embeddings.token_type_embeddings.weight");
-    assert!(rw.end <= rp.start && rp.end <= rt.start);
-    let (dword, rest) = grads.data.split_at_mut(rp.start);
-    let (dpos, dtype) = rest.split_at_mut(rt.start - rp.start);
-    embedding::backward(
-        &mut dword[rw],
-        &mut dpos[..rp.len()],
-        &mut dtype[..h],
-        &demb,
+    let mut tables = grads.many_mut(&[
+        "bert.embeddings.word_embeddings.weight",
+        "bert.embeddings.position_embeddings.weight",
+        "bert.embeddings.token_type_embeddings.weight",
+    ]);
+    let dtype = tables.pop().expect("three tables");
+    let dpos = tables.pop().expect("three tables");
+    let dword = tables.pop().expect("three tables");
+    be.embedding_backward(
+        dword,
+        dpos,
+        dtype,
+        B::all(&demb),
         &tokens.ids,
         tokens.seq,
         h,

@@ -1,16 +1,21 @@
-//! `dnabert finetune`: sequence classification with DNABERT's head, from a pretrained folder.
+//! `dnabert finetune`: sequence classification from a pretrained folder, with DNABERT's `[CLS]`
+//! head or BioNeMo's centre-token head (splice sites).
 //!
 //! Input tables: CSV or TSV of `sequence,label`, the sequence as raw DNA or in DNABERT's own
-//! format (space-separated overlapping k-mers); an optional header line. Output folder:
-//! `model/` (loads in Hugging Face as `BertForSequenceClassification`), `metrics.json` (the
-//! best epoch's validation metrics and the test metrics), `metrics.jsonl` (one line per epoch).
+//! format (space-separated overlapping k-mers); an optional header line. A header that names
+//! `sequence` and `label` columns picks them out of wider tables (as `splice-sites` writes).
+//! Output folder: `model/` (for the `[CLS]` head it loads in Hugging Face as
+//! `BertForSequenceClassification`), `metrics.json` (the best epoch's validation metrics and
+//! the test metrics), `metrics.jsonl` (one line per epoch), `test_predictions.tsv`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::classify::{self, ClassBatch};
+use super::backend::{Backend, Dropout};
+use super::classify::{self, ClassBatch, Head};
+use super::cpu::Cpu;
 use super::data::rng_for;
 use super::encoder::Tokens;
 use super::metrics::{self, Metrics};
@@ -46,6 +51,15 @@ pub struct FinetuneConfig {
     pub weight_decay: f32,
     #[serde(default)]
     pub freeze_encoder: bool,
+    /// `cls` (DNABERT: `[CLS]` → pooler → classifier) or `centre` (BioNeMo's splice head: the
+    /// centre token → dense of `head_hidden` + ReLU → classifier).
+    #[serde(default)]
+    pub head: HeadKind,
+    #[serde(default = "sixty_four")]
+    pub head_hidden: usize,
+    /// Hidden, attention and head dropout while training (BERT's 0.1 by default).
+    #[serde(default = "tenth_f32")]
+    pub dropout: f32,
     /// Stop after this many epochs without a better validation loss; 0 never stops early.
     #[serde(default)]
     pub patience: usize,
@@ -56,8 +70,33 @@ pub struct FinetuneConfig {
     pub output: PathBuf,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadKind {
+    #[default]
+    Cls,
+    Centre,
+}
+
+impl FinetuneConfig {
+    pub fn head(&self) -> Head {
+        match self.head {
+            HeadKind::Cls => Head::Cls,
+            HeadKind::Centre => Head::Centre {
+                hidden: self.head_hidden,
+            },
+        }
+    }
+}
+
 fn tenth() -> f64 {
     0.1
+}
+fn tenth_f32() -> f32 {
+    0.1
+}
+fn sixty_four() -> usize {
+    64
 }
 fn wd() -> f32 {
     0.01
@@ -95,14 +134,27 @@ pub fn read_table(path: &Path, num_labels: usize) -> Result<Vec<Example>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     let mut out = vec![];
+    // Columns named by a header (`sequence`, `label`), or else the last two.
+    let mut named: Option<(usize, usize)> = None;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         if line.trim().is_empty() {
             continue;
         }
         let sep = if line.contains('\t') { '\t' } else { ',' };
-        let mut fields = line.rsplitn(2, sep);
-        let (label, seq) = (fields.next().unwrap().trim(), fields.next().map(str::trim));
+        let (label, seq) = if let Some((si, li)) = named {
+            let f: Vec<&str> = line.split(sep).map(str::trim).collect();
+            match (f.get(li), f.get(si)) {
+                (Some(l), Some(s)) => (*l, Some(*s)),
+                _ => bail!(
+                    "{}:{line_no}: fewer columns than the header names",
+                    path.display()
+                ),
+            }
+        } else {
+            let mut fields = line.rsplitn(2, sep);
+            (fields.next().unwrap().trim(), fields.next().map(str::trim))
+        };
         let Some(seq) = seq else {
             bail!(
                 "{}:{line_no}: expected two columns, sequence and label",
@@ -110,6 +162,11 @@ pub fn read_table(path: &Path, num_labels: usize) -> Result<Vec<Example>> {
             );
         };
         if i == 0 && label.parse::<usize>().is_err() {
+            let cols: Vec<&str> = line.split(sep).map(str::trim).collect();
+            let at = |n: &str| cols.iter().position(|c| *c == n);
+            if let (Some(si), Some(li)) = (at("sequence"), at("label")) {
+                named = Some((si, li));
+            }
             continue; // a header
         }
         let label: usize = label
@@ -189,9 +246,11 @@ pub fn tokens_of(seqs: &[&[u8]], tokenizer: &Tokenizer, max_positions: usize) ->
 }
 
 /// Class probabilities (rows × classes) for sequences, in batches.
-pub fn probabilities(
+pub fn probabilities<B: Backend>(
+    be: &B,
     model: &ModelDir,
-    params: &Params,
+    params: &Params<B>,
+    head: Head,
     seqs: &[&[u8]],
     n: usize,
     batch: usize,
@@ -203,8 +262,8 @@ pub fn probabilities(
             &model.tokenizer,
             model.config.max_position_embeddings,
         );
-        let f = classify::forward(&model.config, params, &tokens, n);
-        for row in f.logits.chunks_exact(n) {
+        let f = classify::forward(be, &model.config, params, &tokens, n, head, &Dropout::OFF);
+        for row in be.download(&f.logits).chunks_exact(n) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let e: Vec<f32> = row.iter().map(|x| (x - max).exp()).collect();
             let s: f32 = e.iter().sum();
@@ -214,15 +273,18 @@ pub fn probabilities(
     out
 }
 
-fn evaluate(
+/// Loss, metrics and the class probabilities of each example.
+fn evaluate<B: Backend>(
+    be: &B,
     model: &ModelDir,
-    params: &Params,
+    params: &Params<B>,
+    head: Head,
     data: &[Example],
     n: usize,
     batch: usize,
-) -> (f32, Metrics) {
+) -> (f32, Metrics, Vec<Vec<f32>>) {
     let seqs: Vec<&[u8]> = data.iter().map(|e| e.seq.as_slice()).collect();
-    let probs = probabilities(model, params, &seqs, n, batch);
+    let probs = probabilities(be, model, params, head, &seqs, n, batch);
     let truth: Vec<usize> = data.iter().map(|e| e.label).collect();
     let pred: Vec<usize> = probs.iter().map(|p| super::argmax(p)).collect();
     let loss = probs
@@ -231,7 +293,7 @@ fn evaluate(
         .map(|(p, &t)| -(p[t].max(1e-12)).ln())
         .sum::<f32>()
         / data.len() as f32;
-    (loss, metrics::compute(&truth, &pred, n))
+    (loss, metrics::compute(&truth, &pred, n), probs)
 }
 
 fn shuffled<T: Clone>(v: &[T], seed: u64, stream: u64) -> Vec<T> {
@@ -254,17 +316,27 @@ struct Report {
     test_examples: usize,
 }
 
+/// Fine-tunes on the CPU with `threads` threads.
 pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
-    if c.num_labels < 2 || c.batch_size == 0 || c.epochs == 0 {
-        bail!("num_labels must be at least 2, batch_size and epochs at least 1");
+    run_on(&Cpu::new(c.threads), c)
+}
+
+pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
+    if c.num_labels < 2 || c.batch_size == 0 || c.epochs == 0 || c.head_hidden == 0 {
+        bail!("num_labels must be at least 2; batch_size, epochs and head_hidden at least 1");
+    }
+    if !(0.0..1.0).contains(&c.dropout) {
+        bail!("dropout must be in [0, 1), not {}", c.dropout);
     }
     let model = ModelDir::open(&c.model)?;
     let n = c.num_labels;
-    let mut params = Params::bert_classifier(&model.config, n);
-    let fresh = store::load_into(&mut params, &c.model.join("model.safetensors"), |name| {
+    let head = c.head();
+    let mut host = Params::bert_classifier(&model.config, n, head);
+    let fresh = store::load_into(&mut host, &c.model.join("model.safetensors"), |name| {
         name.starts_with("classifier.") || name.starts_with("bert.pooler.")
     })?;
-    store::init(&mut params, c.seed, |name| fresh.iter().any(|f| f == name));
+    store::init(&mut host, c.seed, |name| fresh.iter().any(|f| f == name));
+    let mut params = host.to_backend(be);
 
     let all = shuffled(&read_table(&c.train, n)?, c.seed, 10);
     let (train, validation, test) = match (&c.validation, &c.test) {
@@ -295,7 +367,7 @@ pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
         eps: 1e-8,
         weight_decay: c.weight_decay,
     };
-    let mut state = OptimizerState::new(&params);
+    let mut state = OptimizerState::new(be, &params);
     let steps_per_epoch = train.len().div_ceil(c.batch_size);
     let total_steps = (steps_per_epoch * c.epochs) as f32;
     let warmup = (c.warmup_fraction * total_steps).max(1.0);
@@ -318,15 +390,21 @@ pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
                 ),
                 labels: chunk.iter().map(|e| e.label as i64).collect(),
             };
-            let mut grads = params.zeros_like();
-            let loss = classify::loss_and_grads_threaded(
+            let mut grads = params.zeros_like(be);
+            let dropout = Dropout {
+                p: c.dropout,
+                seed: super::ops::dropout::mix(c.seed ^ (state.step << 20)),
+            };
+            let loss = classify::loss_and_grads_split(
+                be,
                 &model.config,
                 &params,
                 &mut grads,
                 b,
                 n,
+                head,
                 !c.freeze_encoder,
-                c.threads,
+                &dropout,
             );
             let step = state.step as f32;
             let lr = if step < warmup {
@@ -335,12 +413,12 @@ pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
                 c.lr * (1.0 - (step - warmup) / (total_steps - warmup).max(1.0))
             };
             let frozen = c.freeze_encoder;
-            state.step_filtered(&AdamW { lr, ..opt }, &mut params, &grads, |name| {
+            state.step_filtered(be, &AdamW { lr, ..opt }, &mut params, &grads, |name| {
                 !frozen || !name.starts_with("bert.") || name.starts_with("bert.pooler.")
             });
             epoch_loss += loss * chunk.len() as f32;
         }
-        let (vloss, vm) = evaluate(&model, &params, &validation, n, c.batch_size);
+        let (vloss, vm, _) = evaluate(be, &model, &params, head, &validation, n, c.batch_size);
         let line = serde_json::json!({
             "epoch": epoch + 1, "train_loss": epoch_loss / train.len() as f32, "val_loss": vloss,
             "val_accuracy": vm.accuracy, "val_mcc": vm.mcc, "val_macro_f1": vm.macro_f1,
@@ -359,7 +437,8 @@ pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
             }
         }
     }
-    let (_, test_metrics) = evaluate(&model, &best, &test, n, c.batch_size);
+    let (_, test_metrics, test_probs) = evaluate(be, &model, &best, head, &test, n, c.batch_size);
+    write_predictions(&c.output.join("test_predictions.tsv"), &test, &test_probs)?;
     let report = Report {
         best_epoch,
         validation_loss: best_loss,
@@ -374,6 +453,22 @@ pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
     let out = c.output.join("model");
-    store::save_classifier_folder(&out, &model.config, model.k(), &best, n)?;
+    store::save_classifier_folder(&out, &model.config, model.k(), &best.to_host(be), n, head)?;
     Ok(out)
+}
+
+/// `label predicted prob_0 … prob_{n-1}` per test example, in the order of the test table.
+fn write_predictions(path: &Path, data: &[Example], probs: &[Vec<f32>]) -> Result<()> {
+    use std::fmt::Write as _;
+    let n = probs.first().map_or(0, Vec::len);
+    let mut text = String::from("label\tpredicted");
+    (0..n).for_each(|i| write!(text, "\tprob_{i}").expect("String"));
+    text.push('\n');
+    for (e, p) in data.iter().zip(probs) {
+        write!(text, "{}\t{}", e.label, super::argmax(p)).expect("String");
+        p.iter()
+            .for_each(|x| write!(text, "\t{x:.6}").expect("String"));
+        text.push('\n');
+    }
+    crate::io_util::write_atomic(path, text.as_bytes())
 }

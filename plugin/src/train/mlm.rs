@@ -1,8 +1,8 @@
 //! The masked-language-model head of `BertForMaskedLM`: dense → GELU → LayerNorm → decoder tied
 //! to the word embeddings, and the loss over the labelled positions.
 
+use super::backend::{Backend, Dropout};
 use super::encoder::{self, lin_backward, lin_forward, ln_backward, ln_forward, Tokens};
-use super::ops::{cross_entropy, gelu, linear};
 use super::params::Params;
 use crate::config::BertConfig;
 
@@ -13,35 +13,39 @@ pub struct MlmBatch {
 }
 
 /// The head's activations for a batch: logits (T × V) and what the backward pass needs.
-struct Head {
-    hd: Vec<f32>,
-    hg: Vec<f32>,
-    ht: Vec<f32>,
-    ln: (Vec<f32>, Vec<f32>),
-    logits: Vec<f32>,
+struct Head<B: Backend> {
+    hd: B::Buf,
+    hg: B::Buf,
+    ht: B::Buf,
+    ln: (B::Buf, B::Buf),
+    logits: B::Buf,
 }
 
-fn head_forward(config: &BertConfig, params: &Params, x: &[f32]) -> Head {
+fn head_forward<B: Backend>(
+    be: &B,
+    config: &BertConfig,
+    params: &Params<B>,
+    x: &B::Buf,
+) -> Head<B> {
     let (h, v) = (config.hidden_size, config.vocab_size);
-    let t = x.len() / h;
-    let hd = lin_forward(x, params, "cls.predictions.transform.dense", h, h);
-    let mut hg = vec![0f32; t * h];
-    gelu::forward(&mut hg, &hd);
-    let mut ht = vec![0f32; t * h];
-    let ln = ln_forward(
-        &mut ht,
+    let t = B::len(x) / h;
+    let hd = lin_forward(be, x, params, "cls.predictions.transform.dense", h, h);
+    let mut hg = be.zeros(t * h);
+    be.gelu_forward(B::all_mut(&mut hg), B::all(&hd));
+    let eps = config.layer_norm_eps as f32;
+    let (ht, ln) = ln_forward(
+        be,
         &hg,
         params,
         "cls.predictions.transform.LayerNorm",
         h,
-        config.layer_norm_eps as f32,
+        eps,
     );
-    let word = params.get("bert.embeddings.word_embeddings.weight");
-    let mut logits = vec![0f32; t * v];
-    linear::forward(
-        &mut logits,
-        &ht,
-        word,
+    let mut logits = be.zeros(t * v);
+    be.linear_forward(
+        B::all_mut(&mut logits),
+        B::all(&ht),
+        params.get("bert.embeddings.word_embeddings.weight"),
         params.get("cls.predictions.bias"),
         t,
         h,
@@ -57,14 +61,20 @@ fn head_forward(config: &BertConfig, params: &Params, x: &[f32]) -> Head {
 }
 
 /// Loss, number of labelled tokens, and how many of them the model predicts right.
-pub fn evaluate(config: &BertConfig, params: &Params, b: &MlmBatch) -> (f32, usize, usize) {
+pub fn evaluate<B: Backend>(
+    be: &B,
+    config: &BertConfig,
+    params: &Params<B>,
+    b: &MlmBatch,
+) -> (f32, usize, usize) {
     let v = config.vocab_size;
-    let acts = encoder::forward(config, params, &b.tokens);
-    let head = head_forward(config, params, &acts.hidden);
-    let mut scratch = vec![0f32; head.logits.len()];
-    let loss = cross_entropy::forward_backward(&mut scratch, &head.logits, &b.labels, v);
+    let acts = encoder::forward(be, config, params, &b.tokens, &Dropout::OFF);
+    let head = head_forward(be, config, params, &acts.hidden);
+    let mut scratch = be.zeros(B::len(&head.logits));
+    let loss = be.cross_entropy(B::all_mut(&mut scratch), B::all(&head.logits), &b.labels, v);
+    let logits = be.download(&head.logits);
     let (mut n, mut right) = (0, 0);
-    for (row, &label) in head.logits.chunks_exact(v).zip(&b.labels) {
+    for (row, &label) in logits.chunks_exact(v).zip(&b.labels) {
         if label >= 0 {
             n += 1;
             right += usize::from(super::argmax(row) as i64 == label);
@@ -75,15 +85,17 @@ pub fn evaluate(config: &BertConfig, params: &Params, b: &MlmBatch) -> (f32, usi
 
 /// The masked-LM loss of a batch, with every parameter's gradient accumulated into `grads`
 /// (same layout as `params`, from [`Params::bert_mlm`]).
-pub fn loss_and_grads(
+pub fn loss_and_grads<B: Backend>(
+    be: &B,
     config: &BertConfig,
-    params: &Params,
-    grads: &mut Params,
+    params: &Params<B>,
+    grads: &mut Params<B>,
     b: &MlmBatch,
+    dropout: &Dropout,
 ) -> f32 {
     let (h, v) = (config.hidden_size, config.vocab_size);
     let t = b.tokens.batch * b.tokens.seq;
-    let acts = encoder::forward(config, params, &b.tokens);
+    let acts = encoder::forward(be, config, params, &b.tokens, dropout);
     let x = &acts.hidden;
     let Head {
         hd,
@@ -91,55 +103,40 @@ pub fn loss_and_grads(
         ht,
         ln,
         logits,
-    } = head_forward(config, params, x);
-    let word = params.get("bert.embeddings.word_embeddings.weight");
-    let mut dlogits = vec![0f32; t * v];
-    let loss = cross_entropy::forward_backward(&mut dlogits, &logits, &b.labels, v);
+    } = head_forward(be, config, params, x);
+    let mut dlogits = be.zeros(t * v);
+    let loss = be.cross_entropy(B::all_mut(&mut dlogits), B::all(&logits), &b.labels, v);
     drop(logits);
 
-    let mut dht = vec![0f32; t * h];
+    let mut dht = be.zeros(t * h);
     {
         // The decoder's weight is the word embedding table; its bias is cls.predictions.bias.
-        let rw = grads.range("bert.embeddings.word_embeddings.weight");
-        let rb = grads.range("cls.predictions.bias");
-        assert!(rw.end <= rb.start);
-        let (lo, hi) = grads.data.split_at_mut(rb.start);
-        linear::backward(
-            &mut dht,
-            &mut lo[rw],
-            &mut hi[..rb.len()],
-            &dlogits,
-            &ht,
-            word,
+        let mut g = grads.many_mut(&[
+            "bert.embeddings.word_embeddings.weight",
+            "cls.predictions.bias",
+        ]);
+        let db = g.pop().expect("two views");
+        let dw = g.pop().expect("two views");
+        be.linear_backward(
+            B::all_mut(&mut dht),
+            dw,
+            db,
+            B::all(&dlogits),
+            B::all(&ht),
+            params.get("bert.embeddings.word_embeddings.weight"),
             t,
             h,
             v,
         );
     }
-    let mut dhg = vec![0f32; t * h];
-    ln_backward(
-        &mut dhg,
-        &dht,
-        &hg,
-        &ln,
-        params,
-        grads,
-        "cls.predictions.transform.LayerNorm",
-        h,
-    );
-    let mut dhd = vec![0f32; t * h];
-    gelu::backward(&mut dhd, &dhg, &hd);
-    let mut dx = vec![0f32; t * h];
-    lin_backward(
-        &mut dx,
-        &dhd,
-        x,
-        params,
-        grads,
-        "cls.predictions.transform.dense",
-        h,
-        h,
-    );
-    encoder::backward(config, params, grads, &b.tokens, &acts, dx);
+    let mut dhg = be.zeros(t * h);
+    let name = "cls.predictions.transform.LayerNorm";
+    ln_backward(be, &mut dhg, &dht, &hg, &ln, params, grads, name, h);
+    let mut dhd = be.zeros(t * h);
+    be.gelu_backward(B::all_mut(&mut dhd), B::all(&dhg), B::all(&hd));
+    let mut dx = be.zeros(t * h);
+    let name = "cls.predictions.transform.dense";
+    lin_backward(be, &mut dx, &dhd, x, params, grads, name, h, h);
+    encoder::backward(be, config, params, grads, &b.tokens, &acts, dx);
     loss
 }

@@ -1,13 +1,11 @@
-//! The training engine (work in progress): the model's math written once over kernels with
-//! forward and backward side by side, held to PyTorch by gradient-parity tests.
-//!
-//! Done: the CPU kernels (`ops`), the encoder (`encoder`), the masked-LM head (`mlm`) and
-//! DNABERT's classification head (`classify`), forward and backward; AdamW; `init`,
-//! `pretrain` (with bit-exact resume), `finetune` and `predict`.
-//! Not yet: dropout, the splice-site head, and the `Backend` trait that a CUDA implementation
-//! will share (the kernels are shaped for it: one op family per file, forward and backward).
+//! The training engine: the model's math (`encoder`, the heads in `mlm` and `classify`, the
+//! optimizer step) written once against the [`backend::Backend`] trait, with forward and
+//! backward side by side and no autograd; the CPU backend (`cpu`) runs the Rust kernels of
+//! `ops`. Held to PyTorch by gradient-parity tests (`tests/train_parity.rs`).
 
+pub mod backend;
 pub mod classify;
+pub mod cpu;
 pub mod data;
 pub mod encoder;
 pub mod finetune;
@@ -19,36 +17,38 @@ pub mod predict;
 pub mod pretrain;
 pub mod store;
 
+use backend::Backend;
 use ops::adamw::AdamW;
 use params::Params;
 
 /// Optimizer state: the two AdamW moments in the parameters' layout, and the step count.
-pub struct OptimizerState {
-    pub m: Vec<f32>,
-    pub v: Vec<f32>,
+pub struct OptimizerState<B: Backend> {
+    pub m: B::Buf,
+    pub v: B::Buf,
     pub step: u64,
 }
 
-impl OptimizerState {
-    pub fn new(params: &Params) -> Self {
+impl<B: Backend> OptimizerState<B> {
+    pub fn new(be: &B, params: &Params<B>) -> Self {
         Self {
-            m: vec![0.0; params.data.len()],
-            v: vec![0.0; params.data.len()],
+            m: be.zeros(params.len()),
+            v: be.zeros(params.len()),
             step: 0,
         }
     }
 
     /// One AdamW step over every tensor; biases and LayerNorm parameters are not decayed.
-    pub fn step(&mut self, opt: &AdamW, params: &mut Params, grads: &Params) {
-        self.step_filtered(opt, params, grads, |_| true)
+    pub fn step(&mut self, be: &B, opt: &AdamW, params: &mut Params<B>, grads: &Params<B>) {
+        self.step_filtered(be, opt, params, grads, |_| true)
     }
 
     /// One AdamW step over the tensors `train` accepts (the others stay as they are: frozen).
     pub fn step_filtered(
         &mut self,
+        be: &B,
         opt: &AdamW,
-        params: &mut Params,
-        grads: &Params,
+        params: &mut Params<B>,
+        grads: &Params<B>,
         train: impl Fn(&str) -> bool,
     ) {
         self.step += 1;
@@ -57,11 +57,12 @@ impl OptimizerState {
                 continue;
             }
             let r = params.range(&name);
-            opt.update(
-                &mut params.data[r.clone()],
-                &grads.data[r.clone()],
-                &mut self.m[r.clone()],
-                &mut self.v[r],
+            be.adamw(
+                opt,
+                params.get_mut(&name),
+                grads.get(&name),
+                B::slice_mut(&mut self.m, r.clone()),
+                B::slice_mut(&mut self.v, r),
                 self.step,
                 Params::decays(&name),
             );
@@ -69,36 +70,42 @@ impl OptimizerState {
     }
 }
 
-/// Runs `loss_and_grads` on each part of a batch on a thread of its own and adds the parts'
-/// gradients into `grads`, each weighted by `weights[i]` (its share of the batch's loss terms),
-/// in a fixed order: the result does not depend on timing. Returns the weighted loss.
-pub(crate) fn parallel_loss_and_grads<B: Sync>(
-    params: &Params,
-    grads: &mut Params,
-    parts: &[B],
+/// Runs `loss_and_grads` on each part of a batch (on a thread of its own when there are
+/// several) and adds the parts' gradients into `grads`, each weighted by `weights[i]` (its share
+/// of the batch's loss terms), in a fixed order: the result does not depend on timing. Returns
+/// the weighted loss.
+pub(crate) fn parallel_loss_and_grads<B: Backend, P: Sync>(
+    be: &B,
+    params: &Params<B>,
+    grads: &mut Params<B>,
+    parts: &[P],
     weights: &[f32],
-    loss_and_grads: impl Fn(&B, &mut Params) -> f32 + Sync,
+    loss_and_grads: impl Fn(usize, &P, &mut Params<B>) -> f32 + Sync,
 ) -> f32 {
     let f = &loss_and_grads;
-    let results: Vec<(f32, Params)> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .iter()
-            .map(|part| {
-                s.spawn(move || {
-                    let mut g = params.zeros_like();
-                    (f(part, &mut g), g)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("training thread panicked"))
-            .collect()
-    });
+    let run = |i: usize, part: &P| {
+        let mut g = params.zeros_like(be);
+        (f(i, part, &mut g), g)
+    };
+    let results: Vec<(f32, Params<B>)> = if parts.len() == 1 {
+        vec![run(0, &parts[0])]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| s.spawn(move || run(i, part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("training thread panicked"))
+                .collect()
+        })
+    };
     let mut loss = 0f32;
     for ((l, g), &w) in results.iter().zip(weights) {
         loss += l * w;
-        grads.add_scaled(g, w);
+        grads.add_scaled(be, g, w);
     }
     loss
 }

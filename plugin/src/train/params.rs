@@ -4,17 +4,30 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use super::backend::Backend;
+use super::classify::Head;
+use super::cpu::Cpu;
 use crate::config::BertConfig;
 
-#[derive(Debug, Clone)]
-pub struct Params {
-    pub data: Vec<f32>,
+/// A model's tensors in one flat buffer of a backend (host memory for [`Cpu`]).
+pub struct Params<B: Backend = Cpu> {
+    pub data: B::Buf,
     pub names: Vec<(String, Vec<usize>)>,
     ranges: HashMap<String, Range<usize>>,
 }
 
-impl Params {
-    /// Zeros in the given layout.
+impl<B: Backend> Clone for Params<B> {
+    fn clone(&self) -> Self {
+        Self {
+            data: self.data.clone(),
+            names: self.names.clone(),
+            ranges: self.ranges.clone(),
+        }
+    }
+}
+
+impl Params<Cpu> {
+    /// Zeros in the given layout, on the host.
     pub fn new(names: Vec<(String, Vec<usize>)>) -> Self {
         let mut ranges = HashMap::new();
         let mut at = 0;
@@ -42,24 +55,72 @@ impl Params {
         Self::new(names)
     }
 
-    /// Zeros in the layout of `BertForSequenceClassification` with `labels` classes.
-    pub fn bert_classifier(config: &BertConfig, labels: usize) -> Self {
+    /// Zeros in the layout of a sequence classifier with `labels` classes and the given head:
+    /// `BertForSequenceClassification`'s for [`Head::Cls`].
+    pub fn bert_classifier(config: &BertConfig, labels: usize, head: Head) -> Self {
         let h = config.hidden_size;
         let mut names = encoder_names(config);
-        names.push(("bert.pooler.dense.weight".into(), vec![h, h]));
-        names.push(("bert.pooler.dense.bias".into(), vec![h]));
-        names.push(("classifier.weight".into(), vec![labels, h]));
-        names.push(("classifier.bias".into(), vec![labels]));
+        match head {
+            Head::Cls => {
+                names.push(("bert.pooler.dense.weight".into(), vec![h, h]));
+                names.push(("bert.pooler.dense.bias".into(), vec![h]));
+                names.push(("classifier.weight".into(), vec![labels, h]));
+                names.push(("classifier.bias".into(), vec![labels]));
+            }
+            Head::Centre { hidden } => {
+                names.push(("classifier.dense.weight".into(), vec![hidden, h]));
+                names.push(("classifier.dense.bias".into(), vec![hidden]));
+                names.push(("classifier.out_proj.weight".into(), vec![labels, hidden]));
+                names.push(("classifier.out_proj.bias".into(), vec![labels]));
+            }
+        }
         Self::new(names)
     }
 
-    /// Zeros in the same layout.
-    pub fn zeros_like(&self) -> Self {
-        Self {
-            data: vec![0.0; self.data.len()],
+    /// Whether AdamW decays this tensor: not biases nor LayerNorm parameters (BERT's rule).
+    pub fn decays(name: &str) -> bool {
+        !(name.ends_with(".bias") || name.contains("LayerNorm"))
+    }
+
+    /// A copy in a backend's memory.
+    pub fn to_backend<B: Backend>(&self, be: &B) -> Params<B> {
+        Params {
+            data: be.upload(&self.data),
             names: self.names.clone(),
             ranges: self.ranges.clone(),
         }
+    }
+}
+
+impl<B: Backend> Params<B> {
+    /// A host copy (for checkpoints).
+    pub fn to_host(&self, be: &B) -> Params<Cpu> {
+        Params {
+            data: be.download(&self.data),
+            names: self.names.clone(),
+            ranges: self.ranges.clone(),
+        }
+    }
+
+    /// Zeros in the same layout.
+    pub fn zeros_like(&self, be: &B) -> Self {
+        Self {
+            data: be.zeros(B::len(&self.data)),
+            names: self.names.clone(),
+            ranges: self.ranges.clone(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        B::len(&self.data)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.ranges.contains_key(name)
     }
 
     pub fn range(&self, name: &str) -> Range<usize> {
@@ -69,41 +130,57 @@ impl Params {
             .clone()
     }
 
-    pub fn get(&self, name: &str) -> &[f32] {
-        &self.data[self.range(name)]
+    pub fn get(&self, name: &str) -> B::View<'_> {
+        B::slice(&self.data, self.range(name))
     }
 
-    pub fn get_mut(&mut self, name: &str) -> &mut [f32] {
+    pub fn get_mut(&mut self, name: &str) -> B::ViewMut<'_> {
         let r = self.range(name);
-        &mut self.data[r]
+        B::slice_mut(&mut self.data, r)
+    }
+
+    /// Several tensors at once, mutably; `names` must come in layout order.
+    pub fn many_mut(&mut self, names: &[&str]) -> Vec<B::ViewMut<'_>> {
+        let mut out = Vec::with_capacity(names.len());
+        let mut rest = B::all_mut(&mut self.data);
+        let mut at = 0;
+        for n in names {
+            let r = self
+                .ranges
+                .get(*n)
+                .unwrap_or_else(|| panic!("no parameter named {n}"));
+            assert!(
+                r.start >= at,
+                "{n}: tensors must be asked for in layout order"
+            );
+            let (_, tail) = B::split_mut(rest, r.start - at);
+            let (mid, tail) = B::split_mut(tail, r.len());
+            out.push(mid);
+            rest = tail;
+            at = r.end;
+        }
+        out
     }
 
     /// The gradients of a weight and its bias, `{name}.weight` and `{name}.bias`, at once.
-    pub fn weight_and_bias_mut(&mut self, name: &str) -> (&mut [f32], &mut [f32]) {
-        let (w, b) = (
-            self.range(&format!("{name}.weight")),
-            self.range(&format!("{name}.bias")),
-        );
-        assert!(
-            w.end <= b.start,
-            "{name}: a weight precedes its bias in every layout here"
-        );
-        let (lo, hi) = self.data.split_at_mut(b.start);
-        (&mut lo[w], &mut hi[..b.len()])
+    pub fn weight_and_bias_mut(&mut self, name: &str) -> (B::ViewMut<'_>, B::ViewMut<'_>) {
+        let mut v = self.many_mut(&[&format!("{name}.weight"), &format!("{name}.bias")]);
+        let b = v.pop().expect("two views");
+        (v.pop().expect("two views"), b)
     }
 
-    /// `self += w · other`, tensor by tensor (same layout).
-    pub fn add_scaled(&mut self, other: &Params, w: f32) {
-        assert_eq!(self.data.len(), other.data.len(), "layouts differ");
-        self.data
-            .iter_mut()
-            .zip(&other.data)
-            .for_each(|(a, b)| *a += w * b);
+    /// `self += w · other` (same layout).
+    pub fn add_scaled(&mut self, be: &B, other: &Params<B>, w: f32) {
+        be.add_scaled(B::all_mut(&mut self.data), B::all(&other.data), w);
     }
 
-    /// Whether AdamW decays this tensor: not biases nor LayerNorm parameters (BERT's rule).
-    pub fn decays(name: &str) -> bool {
-        !(name.ends_with(".bias") || name.contains("LayerNorm"))
+    /// The L2 norm of all tensors together.
+    pub fn norm(&self, be: &B) -> f32 {
+        be.sum_squares(B::all(&self.data)).sqrt() as f32
+    }
+
+    pub fn scale(&mut self, be: &B, s: f32) {
+        be.scale(B::all_mut(&mut self.data), s);
     }
 }
 

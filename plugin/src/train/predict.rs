@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use super::classify::Head;
+use super::cpu::Cpu;
 use super::finetune::{probabilities, read_table};
 use super::params::Params;
 use super::store;
@@ -20,17 +22,25 @@ type Row = (String, usize, usize, Option<usize>, Vec<u8>);
 pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Result<usize> {
     let model = ModelDir::open(model_dir)?;
     let weights = store::load_tensors(&model_dir.join("model.safetensors"))?;
-    let n = weights
-        .get("classifier.weight")
-        .map(|(shape, _)| shape[0])
-        .with_context(|| {
-            format!(
-                "{}: not a sequence classifier (no classifier.weight); fine-tune it first",
-                model_dir.display()
-            )
-        })?;
-    let mut params = Params::bert_classifier(&model.config, n);
+    // The head is read off the tensors: `classifier.weight` for [CLS], `classifier.out_proj.*`
+    // for the centre-token head.
+    let shape = |n: &str| weights.get(n).map(|(s, _)| s.clone());
+    let (n, head) = match (
+        shape("classifier.weight"),
+        shape("classifier.out_proj.weight"),
+        shape("classifier.dense.weight"),
+    ) {
+        (Some(s), _, _) => (s[0], Head::Cls),
+        (None, Some(s), Some(d)) => (s[0], Head::Centre { hidden: d[0] }),
+        _ => bail!(
+            "{}: not a sequence classifier (no classifier.weight nor classifier.out_proj.weight); fine-tune it first",
+            model_dir.display()
+        ),
+    };
+    drop(weights);
+    let mut params = Params::bert_classifier(&model.config, n, head);
     store::load_into(&mut params, &model_dir.join("model.safetensors"), |_| false)?;
+    let be = Cpu::new(super::default_threads());
 
     let window = model.config.max_position_embeddings - 2;
     let k = model.k();
@@ -68,7 +78,7 @@ pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Resul
         }
     }
     let seqs: Vec<&[u8]> = rows.iter().map(|r| r.4.as_slice()).collect();
-    let probs = probabilities(&model, &params, &seqs, n, batch);
+    let probs = probabilities(&be, &model, &params, head, &seqs, n, batch);
     let mut out = AtomicFile::create(output)?;
     let probs_header: Vec<String> = (0..n).map(|i| format!("prob_{i}")).collect();
     let label_col = if is_fasta { "" } else { "\tlabel" };

@@ -15,9 +15,12 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::backend::{Backend, Dropout};
+use super::cpu::Cpu;
 use super::data::{rng_for, Genome, MaskStyle, Sampler, Split};
 use super::mlm::{self, MlmBatch};
 use super::ops::adamw::AdamW;
+use super::ops::dropout::mix;
 use super::params::Params;
 use super::store;
 use super::OptimizerState;
@@ -126,7 +129,7 @@ pub struct TrainingConfig {
     /// Global gradient-norm clip; 0 disables.
     #[serde(default = "default_clip")]
     pub clip: f32,
-    /// Hidden and attention dropout. Not implemented yet: only 0 is accepted.
+    /// Hidden and attention dropout probability (BERT uses 0.1); 0 disables it.
     #[serde(default)]
     pub dropout: f32,
     #[serde(default)]
@@ -213,17 +216,18 @@ pub fn learning_rate(t: &TrainingConfig, step: u64) -> f32 {
 
 /// Loss and gradients of one batch, split across threads; exact: each part's mean is weighted
 /// by its share of the masked tokens. Returns the loss and the number of masked tokens.
-fn batch_loss_and_grads(
+fn batch_loss_and_grads<B: Backend>(
+    be: &B,
     config: &BertConfig,
-    params: &Params,
-    grads: &mut Params,
+    params: &Params<B>,
+    grads: &mut Params<B>,
     batch: MlmBatch,
-    threads: usize,
+    dropout: &Dropout,
 ) -> (f32, usize) {
     let seq = batch.tokens.seq;
     let parts: Vec<MlmBatch> = batch
         .tokens
-        .split_rows(threads)
+        .split_rows(be.replicas())
         .into_iter()
         .map(|(row, tokens)| {
             let labels = batch.labels[row * seq..(row + tokens.batch) * seq].to_vec();
@@ -239,16 +243,17 @@ fn batch_loss_and_grads(
         .iter()
         .map(|&c| c as f32 / total.max(1) as f32)
         .collect();
-    let loss = super::parallel_loss_and_grads(params, grads, &parts, &weights, |part, g| {
-        mlm::loss_and_grads(config, params, g, part)
+    let loss = super::parallel_loss_and_grads(be, params, grads, &parts, &weights, |i, part, g| {
+        mlm::loss_and_grads(be, config, params, g, part, &dropout.part(i))
     });
     (loss, total)
 }
 
 /// Validation loss, perplexity and masked-token accuracy over fixed batches.
-fn validate(
+fn validate<B: Backend>(
+    be: &B,
     config: &BertConfig,
-    params: &Params,
+    params: &Params<B>,
     sampler: &Sampler,
     c: &PretrainConfig,
 ) -> (f32, f32) {
@@ -258,7 +263,7 @@ fn validate(
             &mut rng_for(c.training.seed, 1, i as u64),
             c.training.batch_size,
         );
-        let (loss, n, right) = mlm::evaluate(config, params, &b);
+        let (loss, n, right) = mlm::evaluate(be, config, params, &b);
         loss_sum += loss as f64 * n as f64;
         count += n;
         correct += right;
@@ -281,10 +286,22 @@ pub struct RunLimit {
     pub stop_after: Option<u64>,
 }
 
+/// Pretrains on the CPU with `training.threads` threads.
 pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf> {
+    run_on(&Cpu::new(c.training.threads), c, resume, limit)
+}
+
+/// Pretrains on a backend. The data pipeline, schedule and checkpoints are the host's; only the
+/// model's math runs on the backend.
+pub fn run_on<B: Backend>(
+    be: &B,
+    c: &PretrainConfig,
+    resume: bool,
+    limit: RunLimit,
+) -> Result<PathBuf> {
     let t = &c.training;
-    if t.dropout != 0.0 {
-        bail!("training.dropout: dropout is not implemented yet; set it to 0");
+    if !(0.0..1.0).contains(&t.dropout) {
+        bail!("training.dropout must be in [0, 1), not {}", t.dropout);
     }
     if t.batch_size == 0 || t.grad_accumulation == 0 || t.threads == 0 || t.steps == 0 {
         bail!("training.steps, batch_size, grad_accumulation and threads must be at least 1");
@@ -308,20 +325,21 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
                 .map(|(_, d)| d.clone())
                 .with_context(|| format!("trainer state lacks {n}"))
         };
-        let state = OptimizerState {
-            m: get("adamw.m")?,
-            v: get("adamw.v")?,
-            step: tj.step,
-        };
-        if state.m.len() != params.data.len() {
+        let (m, v) = (get("adamw.m")?, get("adamw.v")?);
+        if m.len() != params.data.len() || v.len() != params.data.len() {
             bail!("{}: trainer state does not match the model", ckpt.display());
         }
+        let state = OptimizerState {
+            m: be.upload(&m),
+            v: be.upload(&v),
+            step: tj.step,
+        };
         eprintln!(
             "pretrain: resuming from {} at step {}",
             ckpt.display(),
             tj.step
         );
-        (config, k, params, state)
+        (config, k, params.to_backend(be), state)
     } else {
         let (config, k, params) = match (&c.model, &c.init_from) {
             (Some(shape), None) => {
@@ -339,7 +357,8 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
             }
             _ => bail!("give exactly one of `model` (a fresh model's shape) or `init_from` (a model folder)"),
         };
-        let state = OptimizerState::new(&params);
+        let params = params.to_backend(be);
+        let state = OptimizerState::new(be, &params);
         (config, k, params, state)
     };
     let window = t
@@ -388,11 +407,11 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
         .open(&metrics_path)?;
     let started = Instant::now();
     let mut tokens_done = 0u64;
-    let flops_per_token = 6.0 * params.data.len() as f64;
+    let flops_per_token = 6.0 * params.len() as f64;
 
     while opt_state.step < t.steps {
         let step = opt_state.step;
-        let mut grads = params.zeros_like();
+        let mut grads = params.zeros_like(be);
         let (mut loss, mut n_tokens, mut masked) = (0f32, 0usize, 0usize);
         let mut parts = vec![];
         for micro in 0..t.grad_accumulation {
@@ -401,29 +420,28 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
                 t.batch_size,
             );
             n_tokens += b.tokens.mask.iter().filter(|&&m| m > 0.0).count();
-            let mut g = params.zeros_like();
-            let (l, count) = batch_loss_and_grads(&config, &params, &mut g, b, t.threads);
+            let mut g = params.zeros_like(be);
+            // Dropout masks follow from the seed and the micro-batch, so a resumed run redraws them.
+            let dropout = Dropout {
+                p: t.dropout,
+                seed: mix(t.seed ^ mix(step * t.grad_accumulation as u64 + micro as u64)),
+            };
+            let (l, count) = batch_loss_and_grads(be, &config, &params, &mut g, b, &dropout);
             parts.push((l, count, g));
             masked += count;
         }
         for (l, count, g) in &parts {
             let w = *count as f32 / masked.max(1) as f32;
             loss += l * w;
-            grads.add_scaled(g, w);
+            grads.add_scaled(be, g, w);
         }
         drop(parts);
-        let norm = grads
-            .data
-            .iter()
-            .map(|g| (*g as f64) * (*g as f64))
-            .sum::<f64>()
-            .sqrt() as f32;
+        let norm = grads.norm(be);
         if t.clip > 0.0 && norm > t.clip {
-            let s = t.clip / norm;
-            grads.data.iter_mut().for_each(|g| *g *= s);
+            grads.scale(be, t.clip / norm);
         }
         let lr = learning_rate(t, step);
-        opt_state.step(&AdamW { lr, ..opt }, &mut params, &grads);
+        opt_state.step(be, &AdamW { lr, ..opt }, &mut params, &grads);
         tokens_done += n_tokens as u64;
         let secs = started.elapsed().as_secs_f64();
         let tps = tokens_done as f64 / secs.max(1e-9);
@@ -439,7 +457,7 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
         );
         let done = step + 1;
         if done % t.validate_every == 0 || done == t.steps {
-            let (vloss, acc) = validate(&config, &params, &val, c);
+            let (vloss, acc) = validate(be, &config, &params, &val, c);
             let line = serde_json::json!({
                 "step": done, "val_loss": vloss, "val_perplexity": vloss.exp(), "val_masked_accuracy": acc,
             });
@@ -451,11 +469,12 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
         }
         if done % t.checkpoint_every == 0 || done == t.steps {
             metrics.flush()?;
-            write_checkpoint(&c.output, &config, k, &params, &opt_state, t.seed)?;
+            write_checkpoint(be, &c.output, &config, k, &params, &opt_state, t.seed)?;
         }
     }
     let model_dir = c.output.join("model");
-    store::save_folder(&model_dir, &config, k, &params, "BertForMaskedLM")?;
+    let host = params.to_host(be);
+    store::save_folder(&model_dir, &config, k, &host, "BertForMaskedLM")?;
     Ok(model_dir)
 }
 
@@ -480,25 +499,26 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
 
 /// Writes the checkpoint into a fresh folder, then swaps it in: at every moment a complete
 /// checkpoint exists under `checkpoint/` or, during the swap, `checkpoint.old/`.
-fn write_checkpoint(
+fn write_checkpoint<B: Backend>(
+    be: &B,
     out: &Path,
     config: &BertConfig,
     k: usize,
-    params: &Params,
-    state: &OptimizerState,
+    params: &Params<B>,
+    state: &OptimizerState<B>,
     seed: u64,
 ) -> Result<()> {
     let tmp = out.join("checkpoint.tmp");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
-    store::save_folder(&tmp, config, k, params, "BertForMaskedLM")?;
-    let n = state.m.len();
+    store::save_folder(&tmp, config, k, &params.to_host(be), "BertForMaskedLM")?;
+    let (m, v) = (be.download(&state.m), be.download(&state.v));
     store::save_tensors(
         &tmp.join("trainer_state.safetensors"),
         &[
-            ("adamw.m".into(), vec![n], &state.m),
-            ("adamw.v".into(), vec![n], &state.v),
+            ("adamw.m".into(), vec![m.len()], &m),
+            ("adamw.v".into(), vec![v.len()], &v),
         ],
     )?;
     let tj = serde_json::to_vec_pretty(&TrainerJson {

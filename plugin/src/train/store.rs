@@ -8,6 +8,7 @@ use rand_chacha::rand_core::RngCore;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
+use super::classify::Head;
 use super::data::rng_for;
 use super::params::Params;
 use crate::config::BertConfig;
@@ -81,16 +82,26 @@ pub fn save_folder(
     save_tensors(&dir.join("model.safetensors"), &tensors)
 }
 
-/// A `BertForSequenceClassification` folder: config.json with `num_labels` and label names.
+/// A classifier's folder: config.json with `num_labels` and label names. With the `[CLS]` head
+/// it is a `BertForSequenceClassification`; the centre-token head has no `transformers` class
+/// (its `bert.*` tensors load as a `BertModel`), and is marked by `dnabert_head`.
 pub fn save_classifier_folder(
     dir: &Path,
     config: &BertConfig,
     k: usize,
     params: &Params,
     labels: usize,
+    head: Head,
 ) -> Result<()> {
-    save_folder(dir, config, k, params, "BertForSequenceClassification")?;
-    let mut json = config.to_hf_json("BertForSequenceClassification");
+    let arch = match head {
+        Head::Cls => "BertForSequenceClassification",
+        Head::Centre { .. } => "DnabertForCentreTokenClassification",
+    };
+    save_folder(dir, config, k, params, arch)?;
+    let mut json = config.to_hf_json(arch);
+    if let Head::Centre { hidden } = head {
+        json["dnabert_head"] = serde_json::json!({"type": "centre", "hidden": hidden});
+    }
     let id2label: serde_json::Map<String, serde_json::Value> = (0..labels)
         .map(|i| (i.to_string(), format!("LABEL_{i}").into()))
         .collect();

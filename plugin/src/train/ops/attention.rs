@@ -3,8 +3,9 @@
 //!
 //! q, k, v, ctx: T × C with T = B·S and heads side by side in C (as BERT's projections give
 //! them); `mask`: B × S, 1 for a real token, 0 for padding, whose keys get probability 0.
+//! With dropout, `ctx = (P ⊙ M) V` where M holds 0 or 1/(1−p) per probability.
 
-use super::{gemm_strided, rm, tr};
+use super::{dropout, gemm_strided, rm, tr};
 
 pub struct Shape {
     pub batch: usize,
@@ -30,18 +31,42 @@ impl Shape {
     }
 }
 
-/// Fills ctx (T × C, overwritten) and probs (B × H × S × S, saved for backward).
+/// Fills ctx (T × C, overwritten) and probs (B × H × S × S, saved for backward). With
+/// `p > 0`, `drop_mask` (as long as probs) receives the dropout scale factors.
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     ctx: &mut [f32],
     probs: &mut [f32],
+    drop_mask: &mut [f32],
     q: &[f32],
     k: &[f32],
     v: &[f32],
     mask: &[f32],
     sh: &Shape,
+    (p_drop, seed): (f32, u64),
 ) {
     let (s, d, c) = (sh.seq, sh.head_dim, sh.c());
     let scale = 1.0 / (d as f32).sqrt();
+    let mut dropped = if p_drop > 0.0 {
+        vec![0f32; s * s]
+    } else {
+        vec![]
+    };
+    if p_drop > 0.0 {
+        assert_eq!(
+            drop_mask.len(),
+            probs.len(),
+            "attention dropout needs a mask buffer"
+        );
+        let inv = 1.0 / (1.0 - p_drop);
+        for (i, m) in drop_mask.iter_mut().enumerate() {
+            *m = if dropout::keep(seed, i, p_drop) {
+                inv
+            } else {
+                0.0
+            };
+        }
+    }
     for b in 0..sh.batch {
         let keep = &mask[b * s..][..s];
         for h in 0..sh.heads {
@@ -63,38 +88,82 @@ pub fn forward(
                 }
                 row.iter_mut().for_each(|x| *x /= sum);
             }
-            gemm_strided(s, s, d, p, rm(s), &v[o..], rm(c), &mut ctx[o..], rm(c), 0.0);
+            let weights: &[f32] = if p_drop > 0.0 {
+                let m = &drop_mask[po..][..s * s];
+                dropped
+                    .iter_mut()
+                    .zip(p.iter().zip(m))
+                    .for_each(|(w, (p, m))| *w = p * m);
+                &dropped
+            } else {
+                p
+            };
+            gemm_strided(
+                s,
+                s,
+                d,
+                weights,
+                rm(s),
+                &v[o..],
+                rm(c),
+                &mut ctx[o..],
+                rm(c),
+                0.0,
+            );
         }
     }
 }
 
-/// Accumulates dq, dk, dv from dctx. `scratch` holds S × S floats.
+/// Accumulates dq, dk, dv from dctx. `drop_mask` is empty when the forward pass had no
+/// dropout.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     dq: &mut [f32],
     dk: &mut [f32],
     dv: &mut [f32],
-    scratch: &mut [f32],
     dctx: &[f32],
     q: &[f32],
     k: &[f32],
     v: &[f32],
     probs: &[f32],
+    drop_mask: &[f32],
     sh: &Shape,
 ) {
     let (s, d, c) = (sh.seq, sh.head_dim, sh.c());
     let scale = 1.0 / (d as f32).sqrt();
-    let dp = &mut scratch[..s * s];
+    let mut dp = vec![0f32; s * s];
+    let dp = &mut dp[..];
+    let with_dropout = !drop_mask.is_empty();
+    let mut dropped = if with_dropout {
+        vec![0f32; s * s]
+    } else {
+        vec![]
+    };
     for b in 0..sh.batch {
         for h in 0..sh.heads {
             let (o, p) = (sh.at(b, h), &probs[sh.p_at(b, h)..][..s * s]);
-            // dP = dctx · Vᵀ ; dV += Pᵀ · dctx
+            let m = if with_dropout {
+                &drop_mask[sh.p_at(b, h)..][..s * s]
+            } else {
+                &[][..]
+            };
+            // dP' = dctx · Vᵀ and dV += P'ᵀ · dctx, with P' = P ⊙ M the weights V saw
             gemm_strided(s, d, s, &dctx[o..], rm(c), &v[o..], tr(c), dp, rm(s), 0.0);
+            let weights: &[f32] = if with_dropout {
+                dropped
+                    .iter_mut()
+                    .zip(p.iter().zip(m))
+                    .for_each(|(w, (p, m))| *w = p * m);
+                dp.iter_mut().zip(m).for_each(|(g, m)| *g *= m);
+                &dropped
+            } else {
+                p
+            };
             gemm_strided(
                 s,
                 s,
                 d,
-                p,
+                weights,
                 tr(s),
                 &dctx[o..],
                 rm(c),
