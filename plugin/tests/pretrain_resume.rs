@@ -101,3 +101,93 @@ fn the_loss_falls() {
     let model = dnabert::model_dir::ModelDir::open(&out.join("model")).unwrap();
     assert_eq!(model.k(), 3);
 }
+
+/// The binary killed with SIGKILL (no chance to clean up, possibly in the middle of writing a
+/// checkpoint) and started again with `--resume` writes the same losses as a run that was not
+/// killed; dropout is on, so its masks must be redrawn alike too.
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_same_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let write = |out: &Path| {
+        let yaml = format!(
+            r#"
+model: {{k: 3, layers: 2, hidden: 32, heads: 2, intermediate: 64, max_positions: 64}}
+data:
+  fasta: ["{}"]
+  validation_fraction: 0.2
+  min_contig: 50
+masking: {{probability: 0.1, style: bionemo}}
+training:
+  steps: 300
+  batch_size: 8
+  window_tokens: 60
+  lr: 0.002
+  warmup_steps: 5
+  schedule: cosine
+  dropout: 0.1
+  grad_accumulation: 2
+  threads: 2
+  checkpoint_every: 4
+  validate_every: 50
+  validation_batches: 2
+output: "{}"
+"#,
+            common::fixtures().join("seqs.fa").display(),
+            out.display()
+        );
+        let path = out.with_extension("yaml");
+        std::fs::write(&path, yaml).unwrap();
+        path
+    };
+    let bin = env!("CARGO_BIN_EXE_dnabert");
+    let status = std::process::Command::new(bin)
+        .args(["pretrain", "--config"])
+        .arg(write(&a))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let cb = write(&b);
+    let mut child = std::process::Command::new(bin)
+        .args(["pretrain", "--config"])
+        .arg(&cb)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once a few checkpoints have been written: likely while one is being replaced.
+    let marker = b.join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while metrics_len(&marker) < 30 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed_at = metrics_len(&marker);
+    assert!(
+        killed_at < metrics(&a).len(),
+        "the run finished before it could be killed; the test proves nothing"
+    );
+    let status = std::process::Command::new(bin)
+        .args(["pretrain", "--resume", "--config"])
+        .arg(&cb)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(metrics(&a), metrics(&b), "losses after the resume differ");
+    let wa = std::fs::read(a.join("model/model.safetensors")).unwrap();
+    let wb = std::fs::read(b.join("model/model.safetensors")).unwrap();
+    assert!(wa == wb, "final weights differ");
+}
+
+fn metrics_len(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}

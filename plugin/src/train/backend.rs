@@ -45,6 +45,12 @@ pub trait Backend: Sync {
     /// How many parts a batch is cut into, each run on a thread of its own with gradients of
     /// its own, summed afterwards (CPU: one per core; a GPU: one).
     fn replicas(&self) -> usize;
+    /// The backend that each of `parts` concurrent parts runs on (CPU: its share of the
+    /// threads, which its matrix products use, so a batch smaller than the thread count still
+    /// keeps every core busy).
+    fn share(&self, parts: usize) -> Self
+    where
+        Self: Sized;
 
     // ---- elementwise and reductions ---------------------------------------------------
     /// `y += a · x`

@@ -192,7 +192,7 @@ pub fn loss_and_grads_split<B: Backend>(
         .iter()
         .map(|p| p.tokens.batch as f32 / b.tokens.batch as f32)
         .collect();
-    super::parallel_loss_and_grads(be, params, grads, &parts, &weights, |i, part, g| {
+    super::parallel_loss_and_grads(be, params, grads, &parts, &weights, |be, i, part, g| {
         let d = dropout.part(i);
         loss_and_grads(
             be,

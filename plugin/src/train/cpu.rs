@@ -53,6 +53,9 @@ impl Backend for Cpu {
     fn replicas(&self) -> usize {
         self.threads
     }
+    fn share(&self, parts: usize) -> Self {
+        Cpu::new(self.threads / parts.max(1))
+    }
 
     fn add_scaled(&self, y: &mut [f32], x: &[f32], a: f32) {
         assert_eq!(y.len(), x.len());
@@ -115,7 +118,7 @@ impl Backend for Cpu {
         i: usize,
         o: usize,
     ) {
-        linear::forward(y, x, w, b, t, i, o)
+        linear::forward(y, x, w, b, t, i, o, self.threads)
     }
     fn linear_backward(
         &self,
@@ -129,7 +132,7 @@ impl Backend for Cpu {
         i: usize,
         o: usize,
     ) {
-        linear::backward(dx, dw, db, dy, x, w, t, i, o)
+        linear::backward(dx, dw, db, dy, x, w, t, i, o, self.threads)
     }
     fn layernorm_forward(
         &self,

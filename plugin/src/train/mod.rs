@@ -80,12 +80,13 @@ pub(crate) fn parallel_loss_and_grads<B: Backend, P: Sync>(
     grads: &mut Params<B>,
     parts: &[P],
     weights: &[f32],
-    loss_and_grads: impl Fn(usize, &P, &mut Params<B>) -> f32 + Sync,
+    loss_and_grads: impl Fn(&B, usize, &P, &mut Params<B>) -> f32 + Sync,
 ) -> f32 {
     let f = &loss_and_grads;
+    let sub = &be.share(parts.len());
     let run = |i: usize, part: &P| {
-        let mut g = params.zeros_like(be);
-        (f(i, part, &mut g), g)
+        let mut g = params.zeros_like(sub);
+        (f(sub, i, part, &mut g), g)
     };
     let results: Vec<(f32, Params<B>)> = if parts.len() == 1 {
         vec![run(0, &parts[0])]

@@ -216,7 +216,7 @@ pub fn learning_rate(t: &TrainingConfig, step: u64) -> f32 {
 
 /// Loss and gradients of one batch, split across threads; exact: each part's mean is weighted
 /// by its share of the masked tokens. Returns the loss and the number of masked tokens.
-fn batch_loss_and_grads<B: Backend>(
+pub fn batch_loss_and_grads<B: Backend>(
     be: &B,
     config: &BertConfig,
     params: &Params<B>,
@@ -243,9 +243,10 @@ fn batch_loss_and_grads<B: Backend>(
         .iter()
         .map(|&c| c as f32 / total.max(1) as f32)
         .collect();
-    let loss = super::parallel_loss_and_grads(be, params, grads, &parts, &weights, |i, part, g| {
-        mlm::loss_and_grads(be, config, params, g, part, &dropout.part(i))
-    });
+    let loss =
+        super::parallel_loss_and_grads(be, params, grads, &parts, &weights, |be, i, part, g| {
+            mlm::loss_and_grads(be, config, params, g, part, &dropout.part(i))
+        });
     (loss, total)
 }
 

@@ -12,22 +12,6 @@ pub mod gelu;
 pub mod layernorm;
 pub mod linear;
 
-/// `C (m × n) = beta·C + A (m × k) · B (k × n)`, C row-major and contiguous.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    a_strides: (usize, usize),
-    b: &[f32],
-    b_strides: (usize, usize),
-    c: &mut [f32],
-    beta: f32,
-) {
-    gemm_strided(m, k, n, a, a_strides, b, b_strides, c, rm(n), beta)
-}
-
 /// `C = beta·C + A · B`, each operand given with its row and column strides, so that
 /// transposes and blocks of larger matrices (one attention head) cost no copy.
 #[allow(clippy::too_many_arguments)]
