@@ -10,6 +10,7 @@ pub mod io_util;
 pub mod model_dir;
 pub mod npy;
 pub mod onnx_export;
+pub mod splice;
 pub mod tokenizer;
 pub mod train;
 pub mod vocab;

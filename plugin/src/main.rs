@@ -76,6 +76,52 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         batch_size: usize,
     },
+    /// Build the splice-site dataset (donor / acceptor / neither windows) from a genome and its
+    /// GFF3 or GTF annotation: DIR/{train,validation,test}.tsv and DIR/summary.{json,md}.
+    ///
+    /// Sites come from multi-exon transcripts (donors: exon 3' ends but the last; acceptors:
+    /// exon 5' starts but the first, in transcript orientation). Negatives are random intron
+    /// positions of the same transcripts, at least --margin bases from any site. Windows of
+    /// --window bases, the site at index window/2, reverse-complemented on the minus strand;
+    /// windows off the sequence or with N are dropped and counted. Labels: donor 0, acceptor 1,
+    /// neither 2. Fine-tune on them with `head: centre`.
+    SpliceSites {
+        #[arg(long)]
+        fasta: PathBuf,
+        /// GFF3 (gene → mRNA/transcript → exon by Parent) or GTF (by transcript_id); .gz too.
+        #[arg(long)]
+        annotation: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 400)]
+        window: usize,
+        #[arg(long, default_value_t = 10_000)]
+        max_per_class: usize,
+        /// Negatives to draw [default: as many as the larger site class, capped alike].
+        #[arg(long)]
+        negatives: Option<usize>,
+        #[arg(long, default_value_t = 50)]
+        margin: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Hold these chromosomes out for validation (comma-separated) instead of 80/10/10.
+        #[arg(long, value_delimiter = ',')]
+        validation_chroms: Vec<String>,
+        /// Hold these chromosomes out for testing (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        test_chroms: Vec<String>,
+    },
+    /// The seed's splice-site tables (donor and acceptor accuracy, MCC, F1 and their averages)
+    /// from a TSV with `label` and `predicted` columns (finetune's test_predictions.tsv).
+    /// Writes PREFIX.json and PREFIX.md and prints the Markdown.
+    SpliceReport {
+        #[arg(long)]
+        predictions: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value = "Splice sites")]
+        title: String,
+    },
     /// Print DNABERT's vocab.txt for k-mers of length K (3 to 6).
     Vocab {
         #[arg(long, default_value_t = 6)]
@@ -228,6 +274,46 @@ fn main() -> ExitCode {
             batch_size,
         } => dnabert::train::predict::run(&model, &input, &output, batch_size)
             .map(|n| println!("{}\t{n} rows", output.display())),
+        Command::SpliceSites {
+            fasta,
+            annotation,
+            output,
+            window,
+            max_per_class,
+            negatives,
+            margin,
+            seed,
+            validation_chroms,
+            test_chroms,
+        } => {
+            let o = dnabert::splice::Options {
+                fasta,
+                annotation,
+                output: output.clone(),
+                window,
+                max_per_class,
+                negatives,
+                margin,
+                seed,
+                validation_chroms,
+                test_chroms,
+            };
+            dnabert::splice::run(&o).map(|s| {
+                eprintln!(
+                    "splice-sites: wrote {} (GT donors {:.1}%, AG acceptors {:.1}%)",
+                    output.display(),
+                    100.0 * s.donors_with_gt,
+                    100.0 * s.acceptors_with_ag
+                )
+            })
+        }
+        Command::SpliceReport {
+            predictions,
+            output,
+            title,
+        } => dnabert::splice::report_from_predictions(&predictions, &output, &title).map(|r| {
+            print!("{}", dnabert::splice::report::markdown(&r, &title));
+        }),
         Command::Vocab { k } => {
             if vocab::K_RANGE.contains(&k) {
                 print!("{}", vocab::generate(k));

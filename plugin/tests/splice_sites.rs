@@ -1,0 +1,254 @@
+//! `splice-sites` on small hand-checked annotations: both strands, a single-exon transcript
+//! (skipped), a site too close to the sequence's start (dropped and counted), GFF3 and GTF giving
+//! the same sites, and errors that name the line.
+
+mod common;
+
+use std::path::Path;
+
+use dnabert::splice::{self, Options};
+
+/// chr1: 200 bases of A with the dinucleotides the annotation below expects; chr2: 60 bases.
+fn genome(dir: &Path) -> std::path::PathBuf {
+    let mut c1 = vec![b'A'; 200];
+    let mut put = |pos1: usize, s: &[u8]| c1[pos1 - 1..pos1 - 1 + s.len()].copy_from_slice(s);
+    put(41, b"GT"); // after the plus-strand donor at 40
+    put(59, b"AG"); // before the plus-strand acceptor at 61
+    put(81, b"GC"); // a non-canonical donor at 80
+    put(99, b"AG"); // before the acceptor at 101
+    put(169, b"AC"); // minus-strand donor at 171: reads GT on the transcript
+    put(151, b"CT"); // minus-strand acceptor at 150: reads AG
+    put(95, b"c"); // soft-masked base inside a window: uppercased
+    let mut fa = b">chr1 test\n".to_vec();
+    for line in c1.chunks(60) {
+        fa.extend_from_slice(line);
+        fa.push(b'\n');
+    }
+    fa.extend_from_slice(b">chr2\n");
+    fa.extend(std::iter::repeat_n(b'C', 60));
+    fa.push(b'\n');
+    let p = dir.join("g.fa");
+    std::fs::write(&p, fa).unwrap();
+    p
+}
+
+const GFF3: &str = "##gff-version 3
+chr1\tt\tgene\t21\t120\t.\t+\t.\tID=gene:A
+chr1\tt\tmRNA\t21\t120\t.\t+\t.\tID=tx:A1;Parent=gene:A
+chr1\tt\texon\t61\t80\t.\t+\t.\tParent=tx:A1
+chr1\tt\texon\t21\t40\t.\t+\t.\tParent=tx:A1
+chr1\tt\texon\t101\t120\t.\t+\t.\tParent=tx:A1
+chr1\tt\tgene\t131\t190\t.\t-\t.\tID=gene:B
+chr1\tt\tmRNA\t131\t190\t.\t-\t.\tID=tx:B1;Parent=gene:B
+chr1\tt\texon\t171\t190\t.\t-\t.\tParent=tx:B1
+chr1\tt\texon\t131\t150\t.\t-\t.\tParent=tx:B1
+chr1\tt\tgene\t5\t15\t.\t+\t.\tID=gene:C
+chr1\tt\tmRNA\t5\t15\t.\t+\t.\tID=tx:C1;Parent=gene:C
+chr1\tt\texon\t5\t15\t.\t+\t.\tParent=tx:C1
+chr2\tt\tgene\t1\t60\t.\t+\t.\tID=gene:D
+chr2\tt\tmRNA\t1\t60\t.\t+\t.\tID=tx:D1;Parent=gene:D
+chr2\tt\texon\t1\t5\t.\t+\t.\tParent=tx:D1
+chr2\tt\texon\t40\t60\t.\t+\t.\tParent=tx:D1
+";
+
+fn gtf() -> String {
+    let mut out = String::new();
+    for line in GFF3.lines().filter(|l| l.contains("\texon\t")) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let tx = f[8].trim_start_matches("Parent=tx:");
+        out += &format!(
+            "{}\tt\texon\t{}\t{}\t.\t{}\t.\tgene_id \"{}\"; transcript_id \"{tx}\";\n",
+            f[0],
+            f[3],
+            f[4],
+            f[6],
+            &tx[..1]
+        );
+    }
+    out
+}
+
+fn options(dir: &Path, annotation: &str, name: &str) -> Options {
+    let ann = dir.join(name);
+    std::fs::write(&ann, annotation).unwrap();
+    Options {
+        fasta: genome(dir),
+        annotation: ann,
+        output: dir.join(format!("{name}.out")),
+        window: 20,
+        max_per_class: 100,
+        negatives: Some(3),
+        margin: 3,
+        seed: 1,
+        validation_chroms: vec![],
+        test_chroms: vec!["chr2".into()],
+    }
+}
+
+/// (chrom, pos, strand, class, sequence) of every row in the three splits.
+fn rows(out: &Path) -> Vec<Vec<String>> {
+    let mut all = vec![];
+    for split in ["train", "validation", "test"] {
+        let text = std::fs::read_to_string(out.join(format!("{split}.tsv"))).unwrap();
+        for line in text.lines().skip(1) {
+            let f: Vec<String> = line.split('\t').map(str::to_owned).collect();
+            all.push(vec![
+                split.into(),
+                f[0].clone(),
+                f[1].clone(),
+                f[2].clone(),
+                f[3].clone(),
+                f[6].clone(),
+            ]);
+        }
+    }
+    all.sort();
+    all
+}
+
+#[test]
+fn gff3_sites_are_the_hand_checked_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(dir.path(), GFF3, "a.gff3");
+    let s = splice::run(&o).unwrap();
+    assert_eq!(s.skipped.single_exon_transcripts, 1);
+    // chr2's donor at 5 needs bases from position −4: dropped, counted. Its acceptor at 40 stays.
+    assert_eq!(s.skipped.window_off_sequence.get("donor"), Some(&1));
+    let sites: Vec<(String, String, String, String)> = rows(&o.output)
+        .into_iter()
+        .filter(|r| r[4] != "neither")
+        .map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone()))
+        .collect();
+    let want = [
+        ("chr1", "101", "+", "acceptor"),
+        ("chr1", "150", "-", "acceptor"),
+        ("chr1", "171", "-", "donor"),
+        ("chr1", "40", "+", "donor"),
+        ("chr1", "61", "+", "acceptor"),
+        ("chr1", "80", "+", "donor"),
+        ("chr2", "40", "+", "acceptor"),
+    ];
+    let mut got: Vec<_> = sites
+        .iter()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+        .collect();
+    got.sort();
+    let mut want = want.to_vec();
+    want.sort();
+    assert_eq!(got, want);
+    // Windows: the site at index 10, the intron's dinucleotide beside it, 5'→3' on the
+    // transcript (reverse-complemented on the minus strand), uppercase.
+    for r in rows(&o.output) {
+        let w = r[5].as_bytes();
+        assert_eq!(w.len(), 20);
+        match (r[2].as_str(), r[3].as_str()) {
+            _ if r[1] == "chr2" => assert!(w.iter().all(|&b| b == b'C'), "{r:?}"),
+            ("40", "+") | ("171", "-") => assert_eq!(&w[11..13], b"GT", "{r:?}"),
+            ("80", "+") => assert_eq!(&w[11..13], b"GC", "{r:?}"),
+            ("61", "+") | ("101", "+") | ("150", "-") => {
+                assert_eq!(&w[8..10], b"AG", "{r:?}")
+            }
+            _ => {}
+        }
+        assert!(w.iter().all(|b| b"ACGT".contains(b)), "{r:?}");
+    }
+    // chr2 is held out for testing: its acceptor is in test.tsv.
+    assert!(rows(&o.output)
+        .iter()
+        .any(|r| r[0] == "test" && r[1] == "chr2"));
+    // Negatives lie inside introns (41..60, 81..100 on +; 151..170 on −), ≥ 3 from every site.
+    let negs: Vec<_> = rows(&o.output)
+        .into_iter()
+        .filter(|r| r[4] == "neither")
+        .collect();
+    assert_eq!(negs.len(), 3);
+    for r in negs {
+        let pos: u64 = r[2].parse().unwrap();
+        let in_intron = match (r[1].as_str(), r[3].as_str()) {
+            ("chr1", "+") => (41..=60).contains(&pos) || (81..=100).contains(&pos),
+            ("chr1", "-") => (151..=170).contains(&pos),
+            ("chr2", "+") => (6..=39).contains(&pos),
+            _ => false,
+        };
+        assert!(in_intron, "{r:?}");
+        for site in [40u64, 61, 80, 101, 150, 171] {
+            assert!(r[1] != "chr1" || pos.abs_diff(site) >= 3, "{r:?}");
+        }
+    }
+}
+
+#[test]
+fn gtf_gives_the_same_sites_as_gff3() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = options(dir.path(), GFF3, "a.gff3");
+    let b = options(dir.path(), &gtf(), "a.gtf");
+    splice::run(&a).unwrap();
+    splice::run(&b).unwrap();
+    assert_eq!(rows(&a.output), rows(&b.output));
+}
+
+#[test]
+fn annotation_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |text: &str, name: &str| {
+        let o = options(dir.path(), text, name);
+        format!("{:#}", splice::run(&o).unwrap_err())
+    };
+    // An exon whose Parent is not defined (line 3 of the file).
+    let e = err(
+        "##gff-version 3\nchr1\tt\tgene\t1\t90\t.\t+\t.\tID=g\nchr1\tt\texon\t1\t9\t.\t+\t.\tParent=nope\n",
+        "p.gff3",
+    );
+    assert!(e.contains("p.gff3:3") && e.contains("nope"), "{e}");
+    // An exon without any parent.
+    let e = err("chr1\tt\texon\t1\t9\t.\t+\t.\tID=x\n", "q.gff3");
+    assert!(e.contains("q.gff3:1") && e.contains("no Parent"), "{e}");
+    // A chromosome the FASTA lacks.
+    let text = GFF3.replace("chr2", "chr9");
+    let e = err(&text, "r.gff3");
+    assert!(e.contains("chr9") && e.contains("g.fa"), "{e}");
+    // An exon past the end of its chromosome (line 17: chr2's second exon).
+    let text = GFF3.replace("chr2\tt\texon\t40\t60", "chr2\tt\texon\t40\t61");
+    let e = err(&text, "s.gff3");
+    assert!(e.contains("s.gff3:17") && e.contains("past the end"), "{e}");
+    // A GTF exon without transcript_id.
+    let e = err("chr1\tt\texon\t1\t9\t.\t+\t.\tgene_id \"g\";\n", "t.gtf");
+    assert!(e.contains("t.gtf:1") && e.contains("transcript_id"), "{e}");
+}
+
+/// The real chrX slice: GENCODE's GFF3 and GTF give the same 2,947 donors and 2,949 acceptors
+/// (the counts its README states), nearly all GT/AG, and the same windows.
+#[test]
+fn chrx_gff3_and_gtf_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::shared_data();
+    let run = |ann: &str| {
+        let o = Options {
+            fasta: data.join("grch37_chrX_1-70Mb.fa.gz"),
+            annotation: data.join(ann),
+            output: dir.path().join(ann),
+            window: 400,
+            max_per_class: 10_000,
+            negatives: None,
+            margin: 50,
+            seed: 0,
+            validation_chroms: vec![],
+            test_chroms: vec![],
+        };
+        let s = splice::run(&o).unwrap();
+        (s, rows(&o.output))
+    };
+    let (a, ra) = run("grch37_chrX_1-70Mb.gencode24.gff3");
+    let (b, rb) = run("grch37_chrX_1-70Mb.gencode24.gtf");
+    let total =
+        |s: &splice::Summary, class: &str| -> usize { s.counts.values().map(|c| c[class]).sum() };
+    // One acceptor window runs into an N run and is dropped (counted).
+    assert_eq!(total(&a, "donor"), 2947);
+    assert_eq!(
+        total(&a, "acceptor") + a.skipped.window_with_n["acceptor"],
+        2949
+    );
+    assert!(a.donors_with_gt > 0.98 && a.acceptors_with_ag > 0.99);
+    assert_eq!(ra, rb);
+    assert_eq!(total(&b, "neither"), total(&a, "neither"));
+}
