@@ -10,7 +10,7 @@ use dnabert::splice::{self, Options};
 
 /// chr1: 200 bases of A with the dinucleotides the annotation below expects; chr2: 60 bases.
 fn genome(dir: &Path) -> std::path::PathBuf {
-    let mut c1 = vec![b'A'; 200];
+    let mut c1 = [b'A'; 200];
     let mut put = |pos1: usize, s: &[u8]| c1[pos1 - 1..pos1 - 1 + s.len()].copy_from_slice(s);
     put(41, b"GT"); // after the plus-strand donor at 40
     put(59, b"AG"); // before the plus-strand acceptor at 61

@@ -52,7 +52,7 @@ pub struct Summary {
 const SPLITS: [&str; 3] = ["train", "validation", "test"];
 
 pub fn run(o: &Options) -> Result<Summary> {
-    if o.window < 8 || o.window % 2 != 0 {
+    if o.window < 8 || !o.window.is_multiple_of(2) {
         bail!(
             "--window must be an even number of bases ≥ 8, not {}",
             o.window
