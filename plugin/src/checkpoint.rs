@@ -131,7 +131,7 @@ impl Names<'_> {
     }
 }
 
-fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
+pub(crate) fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
     let halves = |f: fn(u16) -> f32| {
         bytes
             .chunks_exact(2)

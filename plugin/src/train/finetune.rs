@@ -9,6 +9,7 @@
 //! the test metrics), `metrics.jsonl` (one line per epoch), `test_predictions.tsv`.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -380,7 +381,8 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
     for epoch in 0..c.epochs {
         let order = shuffled(&train, c.seed, 100 + epoch as u64);
         let mut epoch_loss = 0f32;
-        for chunk in order.chunks(c.batch_size) {
+        let (started, mut tokens, mut last_log) = (Instant::now(), 0usize, Instant::now());
+        for (i, chunk) in order.chunks(c.batch_size).enumerate() {
             let seqs: Vec<&[u8]> = chunk.iter().map(|e| e.seq.as_slice()).collect();
             let b = ClassBatch {
                 tokens: tokens_of(
@@ -417,6 +419,22 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
                 !frozen || !name.starts_with("bert.") || name.starts_with("bert.pooler.")
             });
             epoch_loss += loss * chunk.len() as f32;
+            tokens += seqs
+                .iter()
+                .map(|s| model.tokenizer.num_kmers(s.len()) + 2)
+                .sum::<usize>();
+            if last_log.elapsed().as_secs() >= 10 || i + 1 == steps_per_epoch {
+                last_log = Instant::now();
+                let tps = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                let left = (steps_per_epoch - i - 1) as f64 * started.elapsed().as_secs_f64()
+                    / (i + 1) as f64;
+                eprintln!(
+                    "finetune: epoch {}/{} step {}/{steps_per_epoch} loss {loss:.4} | {tps:.0} tokens/s, epoch ends in {left:.0} s",
+                    epoch + 1,
+                    c.epochs,
+                    i + 1
+                );
+            }
         }
         let (vloss, vm, _) = evaluate(be, &model, &params, head, &validation, n, c.batch_size);
         let line = serde_json::json!({

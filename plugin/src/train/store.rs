@@ -33,7 +33,8 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) -> Re
 /// Tensors by name: (shape, data).
 pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// Reads every f32 tensor of a safetensors file (f16/bf16 are not expected in our own files).
+/// Reads every tensor of a safetensors file as f32 (f16 and bf16 are widened, as for
+/// inference: the shipped model is stored in f16).
 pub fn load_tensors(path: &Path) -> Result<Tensors> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
@@ -45,18 +46,8 @@ pub fn load_tensors(path: &Path) -> Result<Tensors> {
     st.tensors()
         .into_iter()
         .map(|(name, v)| {
-            if v.dtype() != Dtype::F32 {
-                bail!(
-                    "{}: tensor '{name}' is {:?}, expected f32",
-                    path.display(),
-                    v.dtype()
-                );
-            }
-            let data = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let data = crate::checkpoint::to_f32(v.dtype(), v.data())
+                .with_context(|| format!("{}: tensor '{name}'", path.display()))?;
             Ok((name, (v.shape().to_vec(), data)))
         })
         .collect()
