@@ -11,11 +11,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use rand_chacha::rand_core::RngCore;
 use serde::Serialize;
 
 use crate::fasta::FastaReader;
-use crate::train::data::rng_for;
+use crate::train::data::shuffle;
 use sites::{Class, Cut, Site, Skipped};
 
 #[derive(Debug, Clone)]
@@ -232,13 +231,6 @@ pub fn run(o: &Options) -> Result<Summary> {
         summary_md(&summary).as_bytes(),
     )?;
     Ok(summary)
-}
-
-fn shuffle<T>(v: &mut [T], seed: u64, stream: u64) {
-    let mut rng = rng_for(seed, stream, 0);
-    for i in (1..v.len()).rev() {
-        v.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
 }
 
 fn share(

@@ -147,6 +147,14 @@ pub fn rng_for(seed: u64, stream: u64, step: u64) -> ChaCha8Rng {
     rng
 }
 
+/// A seeded Fisher–Yates shuffle, drawing from [`rng_for`]`(seed, stream, 0)`.
+pub fn shuffle<T>(v: &mut [T], seed: u64, stream: u64) {
+    let mut rng = rng_for(seed, stream, 0);
+    for i in (1..v.len()).rev() {
+        v.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+}
+
 impl<'a> Sampler<'a> {
     pub fn new(
         contigs: &'a [Contig],

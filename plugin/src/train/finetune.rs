@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::backend::{Backend, Dropout};
 use super::classify::{self, ClassBatch, Head};
 use super::cpu::Cpu;
-use super::data::rng_for;
+use super::data::shuffle;
 use super::encoder::Tokens;
 use super::metrics::{self, Metrics};
 use super::ops::adamw::AdamW;
@@ -25,7 +25,6 @@ use super::params::Params;
 use super::{store, OptimizerState};
 use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokenizer;
-use rand_chacha::rand_core::RngCore;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,10 +298,7 @@ fn evaluate<B: Backend>(
 
 fn shuffled<T: Clone>(v: &[T], seed: u64, stream: u64) -> Vec<T> {
     let mut v = v.to_vec();
-    let mut rng = rng_for(seed, stream, 0);
-    for i in (1..v.len()).rev() {
-        v.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
+    shuffle(&mut v, seed, stream);
     v
 }
 
