@@ -31,6 +31,17 @@ impl Shape {
     }
 }
 
+/// The weights V is multiplied by: P, or P ⊙ M (into `buf`) when there is a dropout mask.
+fn weights_seen<'a>(p: &'a [f32], m: &[f32], buf: &'a mut [f32]) -> &'a [f32] {
+    if m.is_empty() {
+        return p;
+    }
+    buf.iter_mut()
+        .zip(p.iter().zip(m))
+        .for_each(|(w, (p, m))| *w = p * m);
+    buf
+}
+
 /// Fills ctx (T × C, overwritten) and probs (B × H × S × S, saved for backward). With
 /// `p > 0`, `drop_mask` (as long as probs) receives the dropout scale factors.
 #[allow(clippy::too_many_arguments)]
@@ -58,14 +69,7 @@ pub fn forward(
             probs.len(),
             "attention dropout needs a mask buffer"
         );
-        let inv = 1.0 / (1.0 - p_drop);
-        for (i, m) in drop_mask.iter_mut().enumerate() {
-            *m = if dropout::keep(seed, i, p_drop) {
-                inv
-            } else {
-                0.0
-            };
-        }
+        dropout::fill_mask(drop_mask, p_drop, seed);
     }
     for b in 0..sh.batch {
         let keep = &mask[b * s..][..s];
@@ -88,16 +92,12 @@ pub fn forward(
                 }
                 row.iter_mut().for_each(|x| *x /= sum);
             }
-            let weights: &[f32] = if p_drop > 0.0 {
-                let m = &drop_mask[po..][..s * s];
-                dropped
-                    .iter_mut()
-                    .zip(p.iter().zip(m))
-                    .for_each(|(w, (p, m))| *w = p * m);
-                &dropped
+            let m = if p_drop > 0.0 {
+                &drop_mask[po..][..s * s]
             } else {
-                p
+                &[][..]
             };
+            let weights = weights_seen(p, m, &mut dropped);
             gemm_strided(
                 s,
                 s,
@@ -149,16 +149,8 @@ pub fn backward(
             };
             // dP' = dctx · Vᵀ and dV += P'ᵀ · dctx, with P' = P ⊙ M the weights V saw
             gemm_strided(s, d, s, &dctx[o..], rm(c), &v[o..], tr(c), dp, rm(s), 0.0);
-            let weights: &[f32] = if with_dropout {
-                dropped
-                    .iter_mut()
-                    .zip(p.iter().zip(m))
-                    .for_each(|(w, (p, m))| *w = p * m);
-                dp.iter_mut().zip(m).for_each(|(g, m)| *g *= m);
-                &dropped
-            } else {
-                p
-            };
+            let weights = weights_seen(p, m, &mut dropped);
+            dropout::backward(dp, m);
             gemm_strided(
                 s,
                 s,

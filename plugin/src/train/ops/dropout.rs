@@ -17,13 +17,18 @@ pub fn keep(seed: u64, i: usize, p: f32) -> bool {
     u >= p
 }
 
-/// In place: `x *= mask`, with mask 0 (dropped) or 1/(1−p) (kept), saved for backward.
-pub fn forward(x: &mut [f32], mask: &mut [f32], p: f32, seed: u64) {
+/// Fills `mask` with the scale factors: 0 (dropped) or 1/(1−p) (kept).
+pub fn fill_mask(mask: &mut [f32], p: f32, seed: u64) {
     let scale = 1.0 / (1.0 - p);
-    for (i, (x, m)) in x.iter_mut().zip(mask.iter_mut()).enumerate() {
+    for (i, m) in mask.iter_mut().enumerate() {
         *m = if keep(seed, i, p) { scale } else { 0.0 };
-        *x *= *m;
     }
+}
+
+/// In place: `x *= mask`, with the mask of [`fill_mask`], saved for backward.
+pub fn forward(x: &mut [f32], mask: &mut [f32], p: f32, seed: u64) {
+    fill_mask(mask, p, seed);
+    backward(x, mask);
 }
 
 /// In place: `d *= mask`.
