@@ -96,7 +96,7 @@ impl FastaReader {
         let file = File::open(path).map_err(open_err)?;
         let mut buffered = BufReader::with_capacity(1 << 20, file);
         let magic = buffered.fill_buf().map_err(open_err)?;
-        let gz = magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        let gz = crate::io_util::is_gzip(magic);
         let inner: Box<dyn BufRead + Send> = if gz {
             Box::new(BufReader::with_capacity(
                 1 << 20,

@@ -8,6 +8,22 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
 
+/// Whether bytes open a gzip stream (its magic number): inputs are recognised by content, not
+/// by file name.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// The first `n` bytes of a file (fewer if it is shorter).
+pub fn head(path: &Path, n: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(n);
+    File::open(path)
+        .and_then(|f| f.take(n as u64).read_to_end(&mut buf))
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(buf)
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut out = AtomicFile::create(path)?;
     out.write_all(bytes)

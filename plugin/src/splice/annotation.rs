@@ -32,7 +32,7 @@ pub struct Transcript {
 /// The file's text, gunzipped when it starts with gzip's magic bytes.
 fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
+    if crate::io_util::is_gzip(&bytes) {
         let mut s = String::new();
         flate2::read::MultiGzDecoder::new(&bytes[..])
             .read_to_string(&mut s)

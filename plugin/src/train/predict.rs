@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::classify::Head;
 use super::cpu::Cpu;
@@ -37,17 +37,21 @@ pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Resul
             model_dir.display()
         ),
     };
-    drop(weights);
     let mut params = Params::bert_classifier(&model.config, n, head);
-    store::load_into(&mut params, &model_dir.join("model.safetensors"), |_| false)?;
+    store::fill_from(
+        &mut params,
+        &weights,
+        &model_dir.join("model.safetensors"),
+        |_| false,
+    )?;
+    drop(weights);
     let be = Cpu::new(super::default_threads());
 
     let window = model.config.max_position_embeddings - 2;
     let k = model.k();
     let mut rows: Vec<Row> = vec![];
-    let is_fasta = std::fs::read(input)
-        .map(|b| b.first() == Some(&b'>') || b.starts_with(&[0x1f, 0x8b]))
-        .with_context(|| format!("{}: cannot read", input.display()))?;
+    let first_bytes = crate::io_util::head(input, 2)?;
+    let is_fasta = first_bytes.first() == Some(&b'>') || crate::io_util::is_gzip(&first_bytes);
     if is_fasta {
         let mut reader = FastaReader::open(input)?;
         while let Some(rec) = reader.next_record() {

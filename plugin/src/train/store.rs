@@ -116,7 +116,16 @@ pub fn load_into(
     file: &Path,
     may_lack: impl Fn(&str) -> bool,
 ) -> Result<Vec<String>> {
-    let tensors = load_tensors(file)?;
+    fill_from(params, &load_tensors(file)?, file, may_lack)
+}
+
+/// [`load_into`] from tensors already read from `file` (named in errors).
+pub fn fill_from(
+    params: &mut Params,
+    tensors: &Tensors,
+    file: &Path,
+    may_lack: impl Fn(&str) -> bool,
+) -> Result<Vec<String>> {
     let mut left = vec![];
     for (name, shape) in params.names.clone() {
         let found = tensors
