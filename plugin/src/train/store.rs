@@ -61,8 +61,18 @@ pub fn save_folder(
     params: &Params,
     architecture: &str,
 ) -> Result<()> {
+    save_folder_with(dir, &config.to_hf_json(architecture), k, params)
+}
+
+/// [`save_folder`] with a config.json of the caller's making.
+fn save_folder_with(
+    dir: &Path,
+    config: &serde_json::Value,
+    k: usize,
+    params: &Params,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let json = serde_json::to_string_pretty(&config.to_hf_json(architecture))?;
+    let json = serde_json::to_string_pretty(config)?;
     crate::io_util::write_atomic(&dir.join("config.json"), json.as_bytes())?;
     crate::io_util::write_atomic(&dir.join("vocab.txt"), crate::vocab::generate(k).as_bytes())?;
     let tensors: Vec<(String, Vec<usize>, &[f32])> = params
@@ -88,7 +98,6 @@ pub fn save_classifier_folder(
         Head::Cls => "BertForSequenceClassification",
         Head::Centre { .. } => "DnabertForCentreTokenClassification",
     };
-    save_folder(dir, config, k, params, arch)?;
     let mut json = config.to_hf_json(arch);
     if let Head::Centre { hidden } = head {
         json["dnabert_head"] = serde_json::json!({"type": "centre", "hidden": hidden});
@@ -101,10 +110,7 @@ pub fn save_classifier_folder(
         .collect();
     json["id2label"] = id2label.into();
     json["label2id"] = label2id.into();
-    crate::io_util::write_atomic(
-        &dir.join("config.json"),
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )
+    save_folder_with(dir, &json, k, params)
 }
 
 /// Fills `params` from a model folder's checkpoint. Names are matched with or without the
