@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 pub mod embed;
 pub mod engine;
 pub mod fasta;
@@ -10,6 +11,7 @@ pub mod io_util;
 pub mod model_dir;
 pub mod npy;
 pub mod onnx_export;
+pub mod scatter;
 pub mod splice;
 pub mod tokenizer;
 pub mod train;

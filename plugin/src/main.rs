@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use dnabert::device::Device;
 use dnabert::embed::{self, EmbedOptions, Pooling};
 use dnabert::model_dir::ModelDir;
 use dnabert::vocab;
@@ -14,7 +15,7 @@ use dnabert::vocab;
 #[command(
     name = "dnabert",
     version,
-    about = "DNABERT over overlapping DNA k-mers: embed genomes, pretrain, fine-tune and predict, on CPU"
+    about = "DNABERT over overlapping DNA k-mers: embed genomes, pretrain, fine-tune and predict, on CPU; scatter/gather helpers for workflow engines"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,17 +52,58 @@ enum Command {
     /// Masked-language-model pretraining over a genome, from a YAML config (see
     /// tests/configs/pretrain-chrx-small.yaml). Checkpoints every `checkpoint_every` steps; --resume continues
     /// from the last one with the same losses as an uninterrupted run.
+    ///
+    /// The flags below replace the config's paths (relative to the working directory, not to the
+    /// config), so one config serves every input a workflow engine hands in.
     Pretrain {
         #[arg(long)]
         config: PathBuf,
+        /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+        #[arg(long, default_value = "cpu")]
+        device: Device,
         #[arg(long)]
         resume: bool,
+        /// Genome FASTA files to sample from, replacing data.fasta (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        fasta: Vec<PathBuf>,
+        /// Continue from this model folder, replacing init_from (and the config's model shape).
+        #[arg(long)]
+        init_from: Option<PathBuf>,
+        /// Run folder, replacing output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// CPU threads, replacing training.threads.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Fine-tune a model for sequence classification (DNABERT's head) from a YAML config:
     /// a table of `sequence,label` (raw DNA or DNABERT's space-separated k-mers).
+    ///
+    /// The flags below replace the config's paths (relative to the working directory).
     Finetune {
         #[arg(long)]
         config: PathBuf,
+        /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+        #[arg(long, default_value = "cpu")]
+        device: Device,
+        /// Model folder to start from, replacing model.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Training table, replacing train.
+        #[arg(long)]
+        train: Option<PathBuf>,
+        /// Validation table, replacing validation.
+        #[arg(long)]
+        validation: Option<PathBuf>,
+        /// Test table, replacing test.
+        #[arg(long)]
+        test: Option<PathBuf>,
+        /// Run folder, replacing output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// CPU threads, replacing threads.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Class probabilities from a fine-tuned model, per row of a table or per window of a FASTA.
     Predict {
@@ -75,6 +117,9 @@ enum Command {
         output: PathBuf,
         #[arg(long, default_value_t = 16)]
         batch_size: usize,
+        /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+        #[arg(long, default_value = "cpu")]
+        device: Device,
     },
     /// Build the splice-site dataset (donor / acceptor / neither windows) from a genome and its
     /// GFF3 or GTF annotation: DIR/{train,validation,test}.tsv and DIR/summary.{json,md}.
@@ -122,6 +167,36 @@ enum Command {
         #[arg(long, default_value = "Splice sites")]
         title: String,
     },
+    /// Cut a genome FASTA into chunks for scatter (one `embed` task per chunk): DIR/chunk_NNNNN.fa
+    /// and DIR/manifest.tsv (chunk, piece_id, seq_id, offset, length).
+    ///
+    /// Chunks hold whole records in input order, at most --chunk-bases bases each. Only a record
+    /// longer than that is cut, into pieces named ID:START-END (1-based, inclusive) that each
+    /// start a chunk; the k-1 k-mers across a cut are not embedded. `gather-embeddings` puts the
+    /// pieces back under their record's name and coordinates.
+    SplitFasta {
+        /// Genome FASTA, plain or gzip.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 10_000_000)]
+        chunk_bases: u64,
+    },
+    /// Join per-chunk `embed` outputs into one PREFIX.npy + PREFIX.tsv, in genome order, as if
+    /// the genome had been embedded in one run (cut records come back as rows of their record).
+    GatherEmbeddings {
+        /// manifest.tsv from `split-fasta`.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Output prefix.
+        #[arg(long)]
+        output: PathBuf,
+        /// Per-chunk outputs (chunk_NNNNN.npy/.tsv, or their prefixes), in any order.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+    },
     /// Print DNABERT's vocab.txt for k-mers of length K (3 to 6).
     Vocab {
         #[arg(long, default_value_t = 6)]
@@ -167,9 +242,13 @@ struct EmbedArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+    #[arg(long, default_value = "cpu")]
+    device: Device,
 }
 
 fn embed(a: EmbedArgs) -> Result<()> {
+    a.device.require_cpu()?;
     let threads = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -253,18 +332,58 @@ fn main() -> ExitCode {
             .and_then(|m| m.export_onnx())
             .map(|p| println!("{}", p.display())),
         Command::Init { config, output } => init(&config, &output),
-        Command::Pretrain { config, resume } => {
-            dnabert::train::pretrain::PretrainConfig::load(&config)
-                .and_then(|c| {
-                    dnabert::train::pretrain::run(
-                        &c,
-                        resume,
-                        dnabert::train::pretrain::RunLimit { stop_after: None },
-                    )
-                })
-                .map(|dir| println!("{}", dir.display()))
-        }
-        Command::Finetune { config } => dnabert::train::finetune::FinetuneConfig::load(&config)
+        Command::Pretrain {
+            config,
+            device,
+            resume,
+            fasta,
+            init_from,
+            output,
+            threads,
+        } => device
+            .require_cpu()
+            .and_then(|()| dnabert::train::pretrain::PretrainConfig::load(&config))
+            .map(|mut c| {
+                if !fasta.is_empty() {
+                    c.data.fasta = fasta;
+                }
+                if init_from.is_some() {
+                    c.init_from = init_from;
+                    c.model = None;
+                }
+                c.output = output.unwrap_or(c.output);
+                c.training.threads = threads.unwrap_or(c.training.threads);
+                c
+            })
+            .and_then(|c| {
+                dnabert::train::pretrain::run(
+                    &c,
+                    resume,
+                    dnabert::train::pretrain::RunLimit { stop_after: None },
+                )
+            })
+            .map(|dir| println!("{}", dir.display())),
+        Command::Finetune {
+            config,
+            device,
+            model,
+            train,
+            validation,
+            test,
+            output,
+            threads,
+        } => device
+            .require_cpu()
+            .and_then(|()| dnabert::train::finetune::FinetuneConfig::load(&config))
+            .map(|mut c| {
+                c.model = model.unwrap_or(c.model);
+                c.train = train.unwrap_or(c.train);
+                c.validation = validation.or(c.validation);
+                c.test = test.or(c.test);
+                c.output = output.unwrap_or(c.output);
+                c.threads = threads.unwrap_or(c.threads);
+                c
+            })
             .and_then(|c| dnabert::train::finetune::run(&c))
             .map(|dir| println!("{}", dir.display())),
         Command::Predict {
@@ -272,7 +391,10 @@ fn main() -> ExitCode {
             input,
             output,
             batch_size,
-        } => dnabert::train::predict::run(&model, &input, &output, batch_size)
+            device,
+        } => device
+            .require_cpu()
+            .and_then(|()| dnabert::train::predict::run(&model, &input, &output, batch_size))
             .map(|n| println!("{}\t{n} rows", output.display())),
         Command::SpliceSites {
             fasta,
@@ -313,6 +435,32 @@ fn main() -> ExitCode {
             title,
         } => dnabert::splice::report_from_predictions(&predictions, &output, &title).map(|r| {
             print!("{}", dnabert::splice::report::markdown(&r, &title));
+        }),
+        Command::SplitFasta {
+            input,
+            output,
+            chunk_bases,
+        } => dnabert::scatter::split_fasta(&input, &output, chunk_bases).map(|s| {
+            eprintln!(
+                "split-fasta: {} records ({} bases) into {} chunks, {} pieces",
+                s.records,
+                s.bases,
+                s.chunks.len(),
+                s.pieces
+            );
+            s.chunks.iter().for_each(|c| println!("{}", c.display()));
+        }),
+        Command::GatherEmbeddings {
+            manifest,
+            output,
+            parts,
+        } => dnabert::scatter::gather_embeddings(&manifest, &parts, &output).map(|s| {
+            eprintln!(
+                "gather-embeddings: {} chunks, {} rows × {}",
+                s.chunks, s.rows, s.cols
+            );
+            let (npy, tsv) = embed::output_paths(&output);
+            println!("{}\t{} rows\n{}", npy.display(), s.rows, tsv.display());
         }),
         Command::Vocab { k } => {
             if vocab::K_RANGE.contains(&k) {

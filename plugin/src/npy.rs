@@ -57,11 +57,77 @@ impl NpyWriter {
         Ok(())
     }
 
+    /// Appends rows given as little-endian float32 bytes (as another `.npy` file holds them).
+    pub fn write_le_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let row_bytes = self.cols * 4;
+        if row_bytes == 0 || !bytes.len().is_multiple_of(row_bytes) {
+            anyhow::bail!(
+                "{}: {} bytes is not a whole number of {}-column rows",
+                self.file.path().display(),
+                bytes.len(),
+                self.cols
+            );
+        }
+        self.file.write_all(bytes).with_context(|| {
+            format!("{}: write failed (disk full?)", self.file.path().display())
+        })?;
+        self.rows += (bytes.len() / row_bytes) as u64;
+        Ok(())
+    }
+
     pub fn finish(mut self) -> Result<()> {
         let h = header(self.rows, self.cols);
         self.file.patch(0, &h)?;
         self.file.commit()
     }
+}
+
+/// The shape of a 2-D little-endian float32 `.npy` file (as `NpyWriter` writes them) and the
+/// offset of its data; anything else is an error that names the file.
+pub fn read_header(path: &Path) -> Result<(u64, usize, u64)> {
+    use std::io::Read;
+    let bad =
+        |why: &str| anyhow::anyhow!("{}: not a 2-D float32 .npy file ({why})", path.display());
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut pre = [0u8; 10];
+    f.read_exact(&mut pre)
+        .map_err(|_| bad("shorter than a header"))?;
+    if &pre[..6] != b"\x93NUMPY" || pre[6] != 1 {
+        return Err(bad("no NUMPY v1 magic"));
+    }
+    let len = u16::from_le_bytes([pre[8], pre[9]]) as usize;
+    let mut dict = vec![0u8; len];
+    f.read_exact(&mut dict)
+        .map_err(|_| bad("truncated header"))?;
+    let dict = String::from_utf8_lossy(&dict);
+    if !dict.contains("'descr': '<f4'") || !dict.contains("'fortran_order': False") {
+        return Err(bad("dtype must be <f4, C order"));
+    }
+    let shape = dict
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("no shape"))?;
+    let dims: Vec<u64> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| bad("bad shape")))
+        .collect::<Result<_>>()?;
+    let [rows, cols] = dims[..] else {
+        return Err(bad("not 2-D"));
+    };
+    let offset = 10 + len as u64;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if size != offset + rows * cols * 4 {
+        return Err(bad(&format!(
+            "holds {} data bytes, its shape ({rows}, {cols}) needs {} (truncated?)",
+            size.saturating_sub(offset),
+            rows * cols * 4
+        )));
+    }
+    Ok((rows, cols as usize, offset))
 }
 
 #[cfg(test)]

@@ -30,7 +30,10 @@ use crate::tokenizer::Tokenizer;
 #[serde(deny_unknown_fields)]
 pub struct FinetuneConfig {
     /// A model folder (pretrained, or from `dnabert init` for a baseline from random weights).
+    /// Left out, `dnabert finetune --model` gives it (and likewise train and output).
+    #[serde(default)]
     pub model: PathBuf,
+    #[serde(default)]
     pub train: PathBuf,
     /// Separate validation and test tables, or fractions split off `train` (seeded).
     #[serde(default)]
@@ -67,6 +70,7 @@ pub struct FinetuneConfig {
     pub seed: u64,
     #[serde(default = "super::default_threads")]
     pub threads: usize,
+    #[serde(default)]
     pub output: PathBuf,
 }
 
@@ -319,6 +323,15 @@ pub fn run(c: &FinetuneConfig) -> Result<PathBuf> {
 }
 
 pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
+    for (path, key) in [
+        (&c.model, "model"),
+        (&c.train, "train"),
+        (&c.output, "output"),
+    ] {
+        if path.as_os_str().is_empty() {
+            bail!("no {key}: set {key} in the config or give --{key}");
+        }
+    }
     if c.num_labels < 2 || c.batch_size == 0 || c.epochs == 0 || c.head_hidden == 0 {
         bail!("num_labels must be at least 2; batch_size, epochs and head_hidden at least 1");
     }

@@ -129,7 +129,8 @@ pub fn load_yaml<T: serde::de::DeserializeOwned>(
 
 /// `p` taken from `base` when relative.
 pub(crate) fn resolve(base: &std::path::Path, p: &mut std::path::PathBuf) {
-    if p.is_relative() {
+    // Empty stays empty: a path left out of the config, to be given on the command line.
+    if p.is_relative() && !p.as_os_str().is_empty() {
         *p = base.join(&*p);
     }
 }

@@ -68,6 +68,8 @@ impl ModelShape {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
+    /// Left out, `dnabert pretrain --fasta` gives it.
+    #[serde(default)]
     pub fasta: Vec<PathBuf>,
     #[serde(default)]
     pub validation_records: Vec<String>,
@@ -183,6 +185,8 @@ pub struct PretrainConfig {
     pub data: DataConfig,
     pub masking: MaskingConfig,
     pub training: TrainingConfig,
+    /// Left out, `dnabert pretrain --output` gives it.
+    #[serde(default)]
     pub output: PathBuf,
 }
 
@@ -300,6 +304,12 @@ pub fn run_on<B: Backend>(
     resume: bool,
     limit: RunLimit,
 ) -> Result<PathBuf> {
+    if c.data.fasta.is_empty() {
+        bail!("no genome to pretrain on: set data.fasta in the config or give --fasta");
+    }
+    if c.output.as_os_str().is_empty() {
+        bail!("no run folder: set output in the config or give --output");
+    }
     let t = &c.training;
     if !(0.0..1.0).contains(&t.dropout) {
         bail!("training.dropout must be in [0, 1), not {}", t.dropout);
