@@ -1,0 +1,49 @@
+process DNABERT_EMBED {
+    tag "$meta.id"
+    label 'process_medium'
+    label 'process_gpu'
+
+    container "${ workflow.containerEngine in ['singularity', 'apptainer'] ? 'dnabert-0.1.0.sif' : 'dnabert:0.1.0' }"
+
+    input:
+    tuple val(meta), path(fasta)
+    tuple val(meta2), path(model)
+
+    output:
+    tuple val(meta), path("${prefix}.npy"), path("${prefix}.tsv"), emit: embeddings
+    path "versions.yml", emit: versions
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    def device = task.ext.use_gpu ? '--device cuda' : ''
+    prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    dnabert embed \\
+        $device \\
+        --model $model \\
+        --input $fasta \\
+        --output $prefix \\
+        --threads $task.cpus \\
+        $args
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        dnabert: \$(dnabert --version | sed 's/^dnabert //')
+    END_VERSIONS
+    """
+
+    stub:
+    prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    touch ${prefix}.npy
+    printf 'seq_id\\tstart\\tend\\trow\\n' > ${prefix}.tsv
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        dnabert: \$(dnabert --version | sed 's/^dnabert //')
+    END_VERSIONS
+    """
+}

@@ -1,0 +1,43 @@
+process DNABERT_SPLICEREPORT {
+    tag "$meta.id"
+    label 'process_single'
+
+    container "${ workflow.containerEngine in ['singularity', 'apptainer'] ? 'dnabert-0.1.0.sif' : 'dnabert:0.1.0' }"
+
+    input:
+    tuple val(meta), path(predictions)
+
+    output:
+    tuple val(meta), path("${prefix}.json"), path("${prefix}.md"), emit: report
+    path "versions.yml", emit: versions
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    prefix = task.ext.prefix ?: "${meta.id}_splice_report"
+    """
+    dnabert splice-report \\
+        --predictions $predictions \\
+        --output $prefix \\
+        $args
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        dnabert: \$(dnabert --version | sed 's/^dnabert //')
+    END_VERSIONS
+    """
+
+    stub:
+    prefix = task.ext.prefix ?: "${meta.id}_splice_report"
+    """
+    echo '{}' > ${prefix}.json
+    touch ${prefix}.md
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        dnabert: \$(dnabert --version | sed 's/^dnabert //')
+    END_VERSIONS
+    """
+}

