@@ -1,0 +1,214 @@
+//! The workflows on real engines, local executor: Nextflow (`-profile test`, `-stub-run`, and an
+//! interrupted run continued with `-resume`) and Snakemake (every target). Each must produce the
+//! same bytes as the steps run by hand (`pipelines::by_hand`).
+
+mod pipelines;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pipelines::*;
+
+#[test]
+fn gathered_chunks_equal_a_single_embed_run_for_records_that_were_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    dnabert(&[
+        "embed",
+        "--model",
+        repo().join("models/dnabert6-chrx-4x256").to_str().unwrap(),
+        "--input",
+        repo()
+            .join("tests/fixtures/mini-genome/genome.fa")
+            .to_str()
+            .unwrap(),
+        "--output",
+        whole.to_str().unwrap(),
+        "--pooling",
+        "mean",
+        "--window-tokens",
+        "254",
+        "--threads",
+        "2",
+        "--quiet",
+    ]);
+    let rows = |prefix: &Path, id: &str| -> (Vec<String>, Vec<u8>) {
+        let tsv = std::fs::read_to_string(prefix.with_extension("tsv")).unwrap();
+        let npy = std::fs::read(prefix.with_extension("npy")).unwrap();
+        let (_, cols, at) = dnabert::npy::read_header(&prefix.with_extension("npy")).unwrap();
+        let mut lines = vec![];
+        let mut bytes = vec![];
+        for l in tsv
+            .lines()
+            .skip(1)
+            .filter(|l| l.starts_with(&format!("{id}\t")))
+        {
+            let f: Vec<&str> = l.split('\t').collect();
+            lines.push(format!("{}\t{}\t{}", f[0], f[1], f[2]));
+            let row: usize = f[3].parse().unwrap();
+            let start = at as usize + row * cols * 4;
+            bytes.extend_from_slice(&npy[start..start + cols * 4]);
+        }
+        (lines, bytes)
+    };
+    let gathered = by_hand().join("embeddings/genome");
+    // chrM (6 kb) shares a chunk with chr2's last piece and is not cut: exactly as in one run.
+    let (g, w) = (rows(&gathered, "chrM"), rows(&whole, "chrM"));
+    assert!(!g.0.is_empty());
+    assert_eq!(g, w);
+    // chr1 (40 kb) is cut in two at 20 kb: the same windows, but none spans the cut.
+    let (g1, w1) = (rows(&gathered, "chr1"), rows(&whole, "chr1"));
+    assert!(g1.0.iter().all(|l| {
+        let f: Vec<u64> = l.split('\t').skip(1).map(|x| x.parse().unwrap()).collect();
+        f[1] <= 20_000 || f[0] >= 20_000
+    }));
+    assert_ne!(g1.0, w1.0);
+}
+
+#[test]
+fn nextflow_stub_runs_every_workflow() {
+    let Some(nf) = engine("nextflow") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for wf in ["embed", "pretrain", "finetune"] {
+        let script = repo().join(format!("workflows/{wf}.nf"));
+        run(&mut nextflow(
+            dir.path(),
+            &nf,
+            &[
+                "run",
+                script.to_str().unwrap(),
+                "-profile",
+                "test",
+                "-stub-run",
+                "--outdir",
+                "out",
+            ],
+        ));
+    }
+    for f in [
+        "embeddings/genome.npy",
+        "pretrain/genome/model/config.json",
+        "finetune/genome_splice_report.md",
+        "pipeline_info/software_versions.yml",
+    ] {
+        assert!(
+            dir.path().join("out").join(f).exists(),
+            "stub run left no {f}"
+        );
+    }
+}
+
+/// Whether a DNABERT_EMBED task of this work folder has finished.
+fn an_embed_task_finished(work: &Path) -> bool {
+    let Ok(level1) = std::fs::read_dir(work) else {
+        return false;
+    };
+    level1
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .any(|task| {
+            let p = task.path();
+            std::fs::read_to_string(p.join(".command.sh"))
+                .is_ok_and(|s| s.contains("dnabert embed"))
+                && std::fs::read_to_string(p.join(".exitcode")).is_ok_and(|s| s.trim() == "0")
+        })
+}
+
+#[test]
+fn nextflow_embed_continues_with_resume_after_an_interrupted_run() {
+    let Some(nf) = engine("nextflow") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = repo().join("workflows/embed.nf");
+    let args = [
+        "run",
+        script.to_str().unwrap(),
+        "-profile",
+        "test",
+        "--outdir",
+        "out",
+    ];
+
+    // SIGTERM (what SLURM sends at a time limit) once the first chunk is embedded.
+    let mut child = nextflow(dir.path(), &nf, &args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !an_embed_task_finished(&dir.path().join("work")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "nextflow ended before it could be interrupted"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no embed task finished in 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    run(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the interrupted run reported success");
+    assert!(
+        !dir.path().join("out/embeddings/genome.npy").exists(),
+        "the run finished before the interruption landed: nothing was resumed"
+    );
+
+    let mut resume = args.to_vec();
+    resume.push("-resume");
+    let out = run(&mut nextflow(dir.path(), &nf, &resume));
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("Cached process > DNABERT_SPLITFASTA"), "{log}");
+    assert!(log.contains("Cached process > DNABERT_EMBED"), "{log}");
+    assert!(
+        log.contains("Submitted process > DNABERT_GATHEREMBEDDINGS"),
+        "{log}"
+    );
+    assert_same_as_by_hand("nextflow -resume", &dir.path().join("out"), EMBED_FILES);
+}
+
+#[test]
+fn nextflow_finetune_and_pretrain_match_the_by_hand_run() {
+    let Some(nf) = engine("nextflow") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for wf in ["finetune", "pretrain"] {
+        let script = repo().join(format!("workflows/{wf}.nf"));
+        run(&mut nextflow(
+            dir.path(),
+            &nf,
+            &[
+                "run",
+                script.to_str().unwrap(),
+                "-profile",
+                "test",
+                "--outdir",
+                "out",
+            ],
+        ));
+    }
+    assert_same_as_by_hand("nextflow", &dir.path().join("out"), &SAME_FILES[2..]);
+}
+
+#[test]
+fn snakemake_every_target_matches_the_by_hand_run() {
+    let Some(smk) = engine("snakemake") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run(&mut snakemake(
+        &smk,
+        &out,
+        &["--profile", "workflows/profiles/local", "--cores", "2"],
+    ));
+    assert_same_as_by_hand("snakemake", &out, SAME_FILES);
+    // A second run finds everything up to date and runs nothing.
+    let again = run(&mut snakemake(
+        &smk,
+        &out,
+        &["--profile", "workflows/profiles/local", "--cores", "2"],
+    ));
+    let text = String::from_utf8_lossy(&again.stdout).to_string()
+        + &String::from_utf8_lossy(&again.stderr);
+    assert!(text.contains("Nothing to be done"), "{text}");
+}
