@@ -70,20 +70,7 @@ fn nextflow_stub_runs_every_workflow() {
     let Some(nf) = engine("nextflow") else { return };
     let dir = tempfile::tempdir().unwrap();
     for wf in ["embed", "pretrain", "finetune"] {
-        let script = repo().join(format!("workflows/{wf}.nf"));
-        run(&mut nextflow(
-            dir.path(),
-            &nf,
-            &[
-                "run",
-                script.to_str().unwrap(),
-                "-profile",
-                "test",
-                "-stub-run",
-                "--outdir",
-                "out",
-            ],
-        ));
+        run(&mut nextflow(dir.path(), &nf, wf, "test", &["-stub-run"]));
     }
     for f in [
         "embeddings/genome.npy",
@@ -118,18 +105,9 @@ fn an_embed_task_finished(work: &Path) -> bool {
 fn nextflow_embed_continues_with_resume_after_an_interrupted_run() {
     let Some(nf) = engine("nextflow") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let script = repo().join("workflows/embed.nf");
-    let args = [
-        "run",
-        script.to_str().unwrap(),
-        "-profile",
-        "test",
-        "--outdir",
-        "out",
-    ];
 
     // SIGTERM (what SLURM sends at a time limit) once the first chunk is embedded.
-    let mut child = nextflow(dir.path(), &nf, &args)
+    let mut child = nextflow(dir.path(), &nf, "embed", "test", &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -154,9 +132,13 @@ fn nextflow_embed_continues_with_resume_after_an_interrupted_run() {
         "the run finished before the interruption landed: nothing was resumed"
     );
 
-    let mut resume = args.to_vec();
-    resume.push("-resume");
-    let out = run(&mut nextflow(dir.path(), &nf, &resume));
+    let out = run(&mut nextflow(
+        dir.path(),
+        &nf,
+        "embed",
+        "test",
+        &["-resume"],
+    ));
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("Cached process > DNABERT_SPLITFASTA"), "{log}");
     assert!(log.contains("Cached process > DNABERT_EMBED"), "{log}");
@@ -172,19 +154,7 @@ fn nextflow_finetune_and_pretrain_match_the_by_hand_run() {
     let Some(nf) = engine("nextflow") else { return };
     let dir = tempfile::tempdir().unwrap();
     for wf in ["finetune", "pretrain"] {
-        let script = repo().join(format!("workflows/{wf}.nf"));
-        run(&mut nextflow(
-            dir.path(),
-            &nf,
-            &[
-                "run",
-                script.to_str().unwrap(),
-                "-profile",
-                "test",
-                "--outdir",
-                "out",
-            ],
-        ));
+        run(&mut nextflow(dir.path(), &nf, wf, "test", &[]));
     }
     assert_same_as_by_hand("nextflow", &dir.path().join("out"), &SAME_FILES[2..]);
 }

@@ -77,18 +77,6 @@ fn with_slurm_env<'a>(cmd: &'a mut Command, slurm: &Slurm) -> &'a mut Command {
         .env("DNABERT_TEST_SLURM_CONF", slurm.conf())
 }
 
-fn output_of(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 fn snakemake_and_nextflow_run_through_slurm_and_match_the_by_hand_run() {
     let (Some(smk), Some(nf)) = (engine("snakemake"), engine("nextflow")) else {
@@ -99,7 +87,7 @@ fn snakemake_and_nextflow_run_through_slurm_and_match_the_by_hand_run() {
 
     let dir = tempfile::tempdir().unwrap();
     let smk_out = dir.path().join("snakemake");
-    output_of(with_slurm_env(
+    run(with_slurm_env(
         &mut snakemake(
             &smk,
             &smk_out,
@@ -126,20 +114,8 @@ fn snakemake_and_nextflow_run_through_slurm_and_match_the_by_hand_run() {
 
     let nf_dir = dir.path().join("nextflow");
     std::fs::create_dir(&nf_dir).unwrap();
-    let script = repo().join("workflows/embed.nf");
-    output_of(with_slurm_env(
-        &mut nextflow(
-            &nf_dir,
-            &nf,
-            &[
-                "run",
-                script.to_str().unwrap(),
-                "-profile",
-                "test,slurm",
-                "--outdir",
-                "out",
-            ],
-        ),
+    run(with_slurm_env(
+        &mut nextflow(&nf_dir, &nf, "embed", "test,slurm", &[]),
         &slurm,
     ));
     assert_same_as_by_hand("nextflow on SLURM", &nf_dir.join("out"), EMBED_FILES);

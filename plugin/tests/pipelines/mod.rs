@@ -48,9 +48,9 @@ pub fn engine(name: &str) -> Option<PathBuf> {
     found
 }
 
-/// Runs a command with `path_env()`, panicking with its output when it fails.
+/// Runs a command, panicking with its output when it fails.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.env("PATH", path_env()).output().unwrap();
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
@@ -210,14 +210,25 @@ pub fn assert_same_as_by_hand(engine: &str, got: &Path, files: &[&str]) {
     }
 }
 
-pub fn nextflow(dir: &Path, nextflow: &Path, args: &[&str]) -> Command {
+/// `nextflow run workflows/WORKFLOW.nf -profile PROFILE --outdir out [EXTRA]` in `dir`.
+pub fn nextflow(
+    dir: &Path,
+    nextflow: &Path,
+    workflow: &str,
+    profile: &str,
+    extra: &[&str],
+) -> Command {
+    let script = repo().join(format!("workflows/{workflow}.nf"));
     let mut cmd = Command::new(nextflow);
     cmd.current_dir(dir)
         .env("NXF_OFFLINE", "true")
         .env("NXF_HOME", dir.join(".nxf-home"))
         .env("NXF_ANSI_LOG", "false")
         .env("PATH", path_env())
-        .args(args);
+        .arg("run")
+        .arg(script)
+        .args(["-profile", profile, "--outdir", "out"])
+        .args(extra);
     cmd
 }
 
