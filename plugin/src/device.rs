@@ -39,14 +39,11 @@ impl fmt::Display for Device {
 
 impl Device {
     /// The stages run on the CPU only for now: a GPU request is refused before any work starts,
-    /// rather than quietly running on the CPU.
+    /// rather than quietly running on the CPU, with what is missing (crate::cuda).
     pub fn require_cpu(self) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
-            Device::Cuda(_) => bail!(
-                "--device {self}: this build has no GPU backend yet (the CUDA kernels are not \
-                 written); run with --device cpu"
-            ),
+            Device::Cuda(n) => bail!(crate::cuda::unavailable_reason(n)),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod cuda;
 pub mod device;
 pub mod embed;
 pub mod engine;

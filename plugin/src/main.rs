@@ -58,7 +58,7 @@ enum Command {
     Pretrain {
         #[arg(long)]
         config: PathBuf,
-        /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+        /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
         #[arg(long, default_value = "cpu")]
         device: Device,
         #[arg(long)]
@@ -83,7 +83,7 @@ enum Command {
     Finetune {
         #[arg(long)]
         config: PathBuf,
-        /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+        /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
         #[arg(long, default_value = "cpu")]
         device: Device,
         /// Model folder to start from, replacing model.
@@ -117,7 +117,7 @@ enum Command {
         output: PathBuf,
         #[arg(long, default_value_t = 16)]
         batch_size: usize,
-        /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+        /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
         #[arg(long, default_value = "cpu")]
         device: Device,
     },
@@ -197,6 +197,12 @@ enum Command {
         #[arg(required = true)]
         parts: Vec<PathBuf>,
     },
+    /// Which CUDA libraries this machine loads, and whether every GPU kernel compiles through
+    /// NVRTC for the given architectures (the GPU backend that runs them is not built yet).
+    CudaCheck {
+        #[arg(long, value_delimiter = ',', default_values_t = ["sm_80".to_string(), "sm_90".to_string()])]
+        arch: Vec<String>,
+    },
     /// Print DNABERT's vocab.txt for k-mers of length K (3 to 6).
     Vocab {
         #[arg(long, default_value_t = 6)]
@@ -242,7 +248,7 @@ struct EmbedArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Where to run: cpu, or cuda[:N] (not built yet: refused with an error).
+    /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
     #[arg(long, default_value = "cpu")]
     device: Device,
 }
@@ -321,6 +327,35 @@ fn init(config: &std::path::Path, output: &std::path::Path) -> Result<()> {
     store::init(&mut params, c.seed, |_| true);
     store::save_folder(output, &bert, c.k, &params, "BertForMaskedLM")?;
     println!("{}", output.display());
+    Ok(())
+}
+
+fn cuda_check(archs: &[String]) -> Result<()> {
+    use dnabert::cuda;
+    let libs = cuda::libraries();
+    println!(
+        "driver (libcuda)\t{}",
+        if libs.driver { "found" } else { "not found" }
+    );
+    println!("nvrtc\t{}", if libs.nvrtc { "found" } else { "not found" });
+    println!(
+        "cublas\t{}",
+        if libs.cublas { "found" } else { "not found" }
+    );
+    for arch in archs {
+        let arch: &'static str = match arch.as_str() {
+            a if cuda::ARCHS.contains(&a) => cuda::ARCHS.iter().find(|x| **x == a).unwrap(),
+            other => anyhow::bail!("--arch {other}: expected one of {}", cuda::ARCHS.join(", ")),
+        };
+        for (family, src) in cuda::FAMILIES {
+            let ptx = cuda::compile(family, arch)?;
+            println!(
+                "{arch}\t{family}.cu\t{} kernels\t{} bytes of PTX",
+                cuda::kernel_names(src).len(),
+                ptx.len()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -462,6 +497,7 @@ fn main() -> ExitCode {
             let (npy, tsv) = embed::output_paths(&output);
             println!("{}\t{} rows\n{}", npy.display(), s.rows, tsv.display());
         }),
+        Command::CudaCheck { arch } => cuda_check(&arch),
         Command::Vocab { k } => {
             if vocab::K_RANGE.contains(&k) {
                 print!("{}", vocab::generate(k));

