@@ -38,12 +38,15 @@ impl fmt::Display for Device {
 }
 
 impl Device {
-    /// The stages run on the CPU only for now: a GPU request is refused before any work starts,
-    /// rather than quietly running on the CPU, with what is missing (crate::cuda).
+    /// For the stages that run on the CPU only (embed, predict): a GPU request is refused before
+    /// any work starts, rather than quietly running on the CPU.
     pub fn require_cpu(self) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
-            Device::Cuda(n) => bail!(crate::cuda::unavailable_reason(n)),
+            Device::Cuda(n) => bail!(
+                "--device cuda:{n}: embed and predict run on the CPU only so far (pretrain and \
+                 finetune have an experimental GPU backend); run with --device cpu"
+            ),
         }
     }
 }

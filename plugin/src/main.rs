@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use dnabert::cuda::backend::Gpu;
 use dnabert::device::Device;
 use dnabert::embed::{self, EmbedOptions, Pooling};
 use dnabert::model_dir::ModelDir;
@@ -58,7 +59,7 @@ enum Command {
     Pretrain {
         #[arg(long)]
         config: PathBuf,
-        /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
+        /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on one).
         #[arg(long, default_value = "cpu")]
         device: Device,
         #[arg(long)]
@@ -83,7 +84,7 @@ enum Command {
     Finetune {
         #[arg(long)]
         config: PathBuf,
-        /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
+        /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on one).
         #[arg(long, default_value = "cpu")]
         device: Device,
         /// Model folder to start from, replacing model.
@@ -117,7 +118,7 @@ enum Command {
         output: PathBuf,
         #[arg(long, default_value_t = 16)]
         batch_size: usize,
-        /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
+        /// Where to run: cpu only so far (cuda[:N] is refused with an error).
         #[arg(long, default_value = "cpu")]
         device: Device,
     },
@@ -248,7 +249,7 @@ struct EmbedArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Where to run: cpu, or cuda[:N] (the GPU backend is not built yet: refused with an error).
+    /// Where to run: cpu only so far (cuda[:N] is refused with an error).
     #[arg(long, default_value = "cpu")]
     device: Device,
 }
@@ -375,9 +376,7 @@ fn main() -> ExitCode {
             init_from,
             output,
             threads,
-        } => device
-            .require_cpu()
-            .and_then(|()| dnabert::train::pretrain::PretrainConfig::load(&config))
+        } => dnabert::train::pretrain::PretrainConfig::load(&config)
             .map(|mut c| {
                 if !fasta.is_empty() {
                     c.data.fasta = fasta;
@@ -391,11 +390,13 @@ fn main() -> ExitCode {
                 c
             })
             .and_then(|c| {
-                dnabert::train::pretrain::run(
-                    &c,
-                    resume,
-                    dnabert::train::pretrain::RunLimit { stop_after: None },
-                )
+                let limit = dnabert::train::pretrain::RunLimit { stop_after: None };
+                match device {
+                    Device::Cpu => dnabert::train::pretrain::run(&c, resume, limit),
+                    Device::Cuda(n) => {
+                        dnabert::train::pretrain::run_on(&Gpu::new(n)?, &c, resume, limit)
+                    }
+                }
             })
             .map(|dir| println!("{}", dir.display())),
         Command::Finetune {
@@ -407,9 +408,7 @@ fn main() -> ExitCode {
             test,
             output,
             threads,
-        } => device
-            .require_cpu()
-            .and_then(|()| dnabert::train::finetune::FinetuneConfig::load(&config))
+        } => dnabert::train::finetune::FinetuneConfig::load(&config)
             .map(|mut c| {
                 c.model = model.unwrap_or(c.model);
                 c.train = train.unwrap_or(c.train);
@@ -419,7 +418,10 @@ fn main() -> ExitCode {
                 c.threads = threads.unwrap_or(c.threads);
                 c
             })
-            .and_then(|c| dnabert::train::finetune::run(&c))
+            .and_then(|c| match device {
+                Device::Cpu => dnabert::train::finetune::run(&c),
+                Device::Cuda(n) => dnabert::train::finetune::run_on(&Gpu::new(n)?, &c),
+            })
             .map(|dir| println!("{}", dir.display())),
         Command::Predict {
             model,

@@ -3,8 +3,7 @@
 //! LD_LIBRARY_PATH by tests/engines/install.sh), not a GPU. Without NVRTC the test says so and
 //! passes, unless DNABERT_REQUIRE_ENGINES=1 (CI), where it fails.
 //!
-//! There are no GPU execution tests yet: the backend that launches these kernels is not written,
-//! and no GPU has been available to this project's sessions.
+//! The kernels' execution is tested against the CPU in gpu_parity.rs, on a machine with a GPU.
 
 use dnabert::cuda;
 
@@ -38,16 +37,48 @@ fn every_kernel_compiles_through_nvrtc_for_sm80_and_sm90() {
 }
 
 #[test]
-fn device_cuda_is_refused_with_what_is_missing() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnabert"))
-        .args(["embed", "--device", "cuda:1", "--model", "x", "--input", "y", "--output", "z"])
+fn embed_refuses_device_cuda_and_pretrain_names_the_missing_libraries() {
+    let bin = env!("CARGO_BIN_EXE_dnabert");
+    let out = std::process::Command::new(bin)
+        .args([
+            "embed", "--device", "cuda:1", "--model", "x", "--input", "y", "--output", "z",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--device cuda:1"), "{err}");
-    assert!(err.contains("--device cpu"), "{err}");
-    if !cuda::libraries().driver {
-        assert!(err.contains("libcuda.so.1"), "{err}");
+    assert!(
+        err.contains("--device cuda:1: embed and predict run on the CPU only"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(bin)
+        .arg("pretrain")
+        .arg("--config")
+        .arg(repo.join("workflows/assets/pretrain-test.yaml"))
+        .arg("--fasta")
+        .arg(repo.join("tests/fixtures/mini-genome/genome.fa"))
+        .arg("--output")
+        .arg(dir.path().join("run"))
+        .args(["--device", "cuda"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let libs = cuda::libraries();
+    if libs.driver && libs.nvrtc && libs.cublas {
+        // A GPU machine: the experimental backend must train.
+        assert!(out.status.success(), "{err}");
+    } else {
+        assert!(!out.status.success());
+        assert!(
+            err.contains("--device cuda:0: this machine cannot load"),
+            "{err}"
+        );
+        assert!(err.contains("--device cpu"), "{err}");
+        for lib in cuda::missing_libraries() {
+            assert!(err.contains(lib), "{err}");
+        }
     }
 }

@@ -291,3 +291,70 @@ fn gradients_with_dropout_match_finite_differences() {
         }
     }
 }
+
+/// The same masked-LM step on the GPU backend (loss, every gradient, one AdamW update), held to
+/// the same PyTorch fixture and tolerance. Skips, saying why, without a GPU (CI); **not run
+/// yet**: no GPU has been lent to this project.
+#[test]
+fn mlm_step_on_the_gpu_matches_pytorch() {
+    use dnabert::cuda::{self, backend::Gpu};
+    let libs = cuda::libraries();
+    if !(libs.driver && libs.cublas && libs.nvrtc) {
+        eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
+        return;
+    }
+    let g = Gpu::new(0).unwrap_or_else(|e| panic!("{e:#}"));
+    let fx = fixture();
+    let config = config();
+    let host = load_params(&fx, Params::bert_mlm(&config), "");
+    let names: Vec<String> = host.names.iter().map(|(n, _)| n.clone()).collect();
+    let b = MlmBatch {
+        tokens: Tokens {
+            batch: fx["ids"].0[0],
+            seq: fx["ids"].0[1],
+            ids: i64s(&fx["ids"].1).into_iter().map(|i| i as u32).collect(),
+            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
+        },
+        labels: i64s(&fx["labels"].1),
+    };
+    let mut params = host.to_backend(&g);
+    let mut grads = Params::bert_mlm(&config).to_backend(&g);
+    let loss = loss_and_grads(&g, &config, &params, &mut grads, &b, &Dropout::OFF);
+    let expected_loss = f32s(&fx["loss"].1)[0];
+    assert!(
+        (loss - expected_loss).abs() <= REL * expected_loss.abs(),
+        "GPU loss {loss} vs PyTorch {expected_loss}"
+    );
+    let grads = grads.to_host(&g);
+    for name in &names {
+        assert_close(
+            &format!("GPU grad {name}"),
+            grads.get(name),
+            &f32s(&fx[&format!("grad/{name}")].1),
+        );
+    }
+    let mut torch_grads = Params::bert_mlm(&config);
+    for name in &names {
+        torch_grads
+            .get_mut(name)
+            .copy_from_slice(&f32s(&fx[&format!("grad/{name}")].1));
+    }
+    let opt = AdamW {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.98,
+        eps: 1e-6,
+        weight_decay: 0.01,
+    };
+    let torch_grads = torch_grads.to_backend(&g);
+    let mut state = OptimizerState::new(&g, &params);
+    state.step(&g, &opt, &mut params, &torch_grads);
+    let after = params.to_host(&g);
+    for name in &names {
+        assert_close(
+            &format!("GPU after {name}"),
+            after.get(name),
+            &f32s(&fx[&format!("after/{name}")].1),
+        );
+    }
+}

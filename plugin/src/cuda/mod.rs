@@ -2,13 +2,15 @@
 //! together (`kernels/*.cu`), compiled at run time by NVRTC through `cudarc`, which loads every
 //! CUDA library dynamically, so the binary builds and runs on machines without CUDA.
 //!
-//! Status: the kernels are written and compile for sm_80 and sm_90 (tested in CI through PyPI's
-//! `nvidia-cuda-nvrtc`), but no GPU has run them yet and the `Backend` implementation that
-//! launches them (with cuBLAS for the matrix products) is not written: `--device cuda` stops
-//! with an error that says which of these is missing.
+//! Status: the kernels compile for sm_80 and sm_90 (tested in CI through PyPI's
+//! `nvidia-cuda-nvrtc`), and `backend::Gpu` launches them (cuBLAS for the matrix products) for
+//! `pretrain` and `finetune --device cuda`; none of it has run on a GPU yet (no GPU has been
+//! lent to this project), so it is experimental until `tests/gpu_parity.rs` passes on one.
 //!
 //! cudarc panics when a library it needs is absent, so every entry point here asks
 //! [`libraries`] first.
+
+pub mod backend;
 
 use anyhow::{bail, Context, Result};
 
@@ -86,10 +88,10 @@ pub fn compile(family: &str, arch: &'static str) -> Result<String> {
     Ok(ptx.to_src())
 }
 
-/// Why `--device cuda:N` cannot run on this machine and build.
-pub fn unavailable_reason(ordinal: usize) -> String {
+/// The CUDA libraries this machine cannot load, by name.
+pub fn missing_libraries() -> Vec<&'static str> {
     let libs = libraries();
-    let missing: Vec<&str> = [
+    [
         (libs.driver, "the NVIDIA driver (libcuda.so.1)"),
         (libs.nvrtc, "NVRTC (libnvrtc.so.13)"),
         (libs.cublas, "cuBLAS (libcublas.so.13)"),
@@ -97,17 +99,15 @@ pub fn unavailable_reason(ordinal: usize) -> String {
     .iter()
     .filter(|(present, _)| !present)
     .map(|(_, name)| *name)
-    .collect();
-    let backend = "and the GPU backend itself is not built yet (its CUDA kernels are written \
-                   and compile, but nothing launches them): run with --device cpu";
-    if missing.is_empty() {
-        format!("--device cuda:{ordinal}: the CUDA libraries load, {backend}")
-    } else {
-        format!(
-            "--device cuda:{ordinal}: this machine cannot load {}, {backend}",
-            missing.join(", ")
-        )
-    }
+    .collect()
+}
+
+/// Why `--device cuda:N` cannot run here: the libraries that are missing.
+pub fn unavailable_reason(ordinal: usize) -> String {
+    format!(
+        "--device cuda:{ordinal}: this machine cannot load {}; run with --device cpu",
+        missing_libraries().join(", ")
+    )
 }
 
 #[cfg(test)]

@@ -35,3 +35,24 @@ extern "C" __global__ void scatter_add_rows(float* dst, const float* src,
     float* d = dst + (size_t)rows[blockIdx.x] * C;
     for (int j = threadIdx.x; j < C; j += blockDim.x) atomicAdd(d + j, s[j]);
 }
+
+// y[t, j] += b[j] over rows of C (the bias of a linear layer). Launch: 1-D over n = rows·C.
+extern "C" __global__ void add_bias_rows(float* y, const float* b, size_t n, int C) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) y[i] += b[i % C];
+}
+
+// The bias gradient: db[j] += Σ_t dy[t, j] over T rows of C. Launch: 1-D over C.
+extern "C" __global__ void sum_rows_into(float* db, const float* dy, int T, int C) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= C) return;
+    float s = 0.0f;
+    for (int t = 0; t < T; t++) s += dy[(size_t)t * C + j];
+    db[j] += s;
+}
+
+// out = a ⊙ b (attention's dropped-out weights P ⊙ M). Launch: 1-D over n.
+extern "C" __global__ void mul_into(float* out, const float* a, const float* b, size_t n) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) out[i] = a[i] * b[i];
+}

@@ -1,0 +1,808 @@
+//! `Gpu`: the training `Backend` on one NVIDIA GPU, fp32, over the kernels of `kernels/` and
+//! cuBLAS; `pretrain`/`finetune --device cuda` use it. **Written without a GPU and never run**:
+//! it compiles, and `plugin/tests/gpu_parity.rs` and `train_parity.rs` hold it to the CPU backend
+//! and to PyTorch on the first machine with a driver, where they run instead of skipping.
+//!
+//! Views are raw device pointers with a lifetime (see README.md): `Copy`, and splittable into
+//! two mutable halves, which the flat parameter buffer needs. Everything runs on one stream, in
+//! launch order. Matrices are row-major as on the CPU; cuBLAS is column-major, so each product
+//! is written for the transposes (a row-major A is a column-major Aᵀ).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+use cudarc::cublas::{result as blas, CudaBlas};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+};
+
+use crate::train::backend::Backend;
+use crate::train::ops::adamw::AdamW;
+use crate::train::ops::attention::Shape;
+
+/// A read-only range of a device buffer.
+#[derive(Clone, Copy)]
+pub struct DView<'a> {
+    ptr: u64,
+    len: usize,
+    _borrow: PhantomData<&'a [f32]>,
+}
+
+/// A writable range of a device buffer.
+pub struct DViewMut<'a> {
+    ptr: u64,
+    len: usize,
+    _borrow: PhantomData<&'a mut [f32]>,
+}
+
+pub struct Gpu {
+    stream: Arc<CudaStream>,
+    blas: Arc<CudaBlas>,
+    functions: Arc<HashMap<&'static str, CudaFunction>>,
+}
+
+// SAFETY: cuBLAS handles are used from one stream; the training loop calls the backend from one
+// thread at a time when `replicas()` is 1, which it is.
+unsafe impl Sync for Gpu {}
+unsafe impl Send for Gpu {}
+
+const BLOCK: u32 = 256;
+
+fn grid(n: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (n.div_ceil(BLOCK as usize).max(1) as u32, 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// One block per row of `c`, threads a multiple of 32 up to 1024.
+fn rows(n_rows: usize, c: usize) -> LaunchConfig {
+    let threads = (c.div_ceil(32) * 32).clamp(32, 1024) as u32;
+    LaunchConfig {
+        grid_dim: (n_rows as u32, 1, 1),
+        block_dim: (threads, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+impl Gpu {
+    /// Opens GPU `ordinal`, compiles every kernel family for its architecture and loads them.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let libs = super::libraries();
+        if !(libs.driver && libs.nvrtc && libs.cublas) {
+            bail!(super::unavailable_reason(ordinal));
+        }
+        let ctx =
+            CudaContext::new(ordinal).with_context(|| format!("cuda:{ordinal}: cannot open"))?;
+        use cudarc::driver::sys::CUdevice_attribute::*;
+        let major = ctx.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
+        let minor = ctx.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
+        // NVRTC wants a 'static name; one per process and device kind.
+        let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
+        let stream = ctx.default_stream();
+        let mut functions = HashMap::new();
+        for (family, src) in super::FAMILIES {
+            let ptx = cudarc::nvrtc::compile_ptx_with_opts(
+                super::source(family).expect("listed family"),
+                cudarc::nvrtc::CompileOptions {
+                    arch: Some(arch),
+                    name: Some(format!("{family}.cu")),
+                    options: vec!["--std=c++17".into()],
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{family}.cu for {arch}: {e:?}"))?;
+            let module = ctx.load_module(ptx)?;
+            for name in super::kernel_names(src) {
+                let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+                functions.insert(name, module.load_function(name)?);
+            }
+        }
+        let blas = CudaBlas::new(stream.clone())?;
+        Ok(Self {
+            stream,
+            blas: Arc::new(blas),
+            functions: Arc::new(functions),
+        })
+    }
+
+    fn f(&self, name: &str) -> &CudaFunction {
+        self.functions
+            .get(name)
+            .unwrap_or_else(|| panic!("kernel {name} not loaded"))
+    }
+
+    fn to_device<T: cudarc::driver::DeviceRepr>(&self, host: &[T]) -> CudaSlice<T> {
+        self.stream.clone_htod(host).expect("host → device copy")
+    }
+
+    fn ptr<T>(&self, s: &CudaSlice<T>) -> u64 {
+        let (p, _sync) = s.device_ptr(&self.stream);
+        p
+    }
+
+    /// Column-major `C = alpha·op(A)·op(B) + beta·C`, raw device pointers.
+    #[allow(clippy::too_many_arguments)]
+    fn sgemm(
+        &self,
+        ta: bool,
+        tb: bool,
+        (m, n, k): (usize, usize, usize),
+        a: u64,
+        lda: usize,
+        b: u64,
+        ldb: usize,
+        beta: f32,
+        c: u64,
+        ldc: usize,
+    ) {
+        let op = |t| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
+        let alpha = 1.0f32;
+        // SAFETY: the pointers are live device ranges of the sizes the shapes say.
+        unsafe {
+            blas::sgemm(
+                *self.blas.handle(),
+                op(ta),
+                op(tb),
+                m as i32,
+                n as i32,
+                k as i32,
+                &alpha,
+                a as *const f32,
+                lda as i32,
+                b as *const f32,
+                ldb as i32,
+                &beta,
+                c as *mut f32,
+                ldc as i32,
+            )
+        }
+        .expect("cublasSgemm");
+    }
+
+    /// The same over `batch` matrices at fixed strides.
+    #[allow(clippy::too_many_arguments)]
+    fn sgemm_batched(
+        &self,
+        ta: bool,
+        tb: bool,
+        (m, n, k): (usize, usize, usize),
+        (a, lda, sa): (u64, usize, usize),
+        (b, ldb, sb): (u64, usize, usize),
+        beta: f32,
+        (c, ldc, sc): (u64, usize, usize),
+        batch: usize,
+    ) {
+        let op = |t| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
+        let alpha = 1.0f32;
+        // SAFETY: as in sgemm, for every matrix of the batch.
+        unsafe {
+            blas::sgemm_strided_batched(
+                *self.blas.handle(),
+                op(ta),
+                op(tb),
+                m as i32,
+                n as i32,
+                k as i32,
+                &alpha,
+                a as *const f32,
+                lda as i32,
+                sa as i64,
+                b as *const f32,
+                ldb as i32,
+                sb as i64,
+                &beta,
+                c as *mut f32,
+                ldc as i32,
+                sc as i64,
+                batch as i32,
+            )
+        }
+        .expect("cublasSgemmStridedBatched");
+    }
+}
+
+/// Binds each argument to a local (the launch builder keeps pointers to them until launch),
+/// pushes it, and recurses; macro hygiene gives every level's `arg` a name of its own.
+macro_rules! push_args {
+    ($b:ident;) => {};
+    ($b:ident; $first:expr $(, $rest:expr)*) => {
+        let arg = $first;
+        $b.arg(&arg);
+        push_args!($b; $($rest),*);
+    };
+}
+
+/// Launches kernel `$name` with the arguments in its parameter order.
+macro_rules! launch {
+    ($gpu:expr, $name:expr, $cfg:expr, $($arg:expr),* $(,)?) => {{
+        let f = $gpu.f($name);
+        let mut b = $gpu.stream.launch_builder(f);
+        push_args!(b; $($arg),*);
+        // SAFETY: every kernel's parameter list matches the arguments pushed here (checked
+        // against kernels/*.cu by the GPU parity tests).
+        unsafe { b.launch($cfg) }.unwrap_or_else(|e| panic!("{}: {e:?}", $name));
+    }};
+}
+
+impl Backend for Gpu {
+    type Buf = CudaSlice<f32>;
+    type View<'a> = DView<'a>;
+    type ViewMut<'a> = DViewMut<'a>;
+
+    fn zeros(&self, n: usize) -> CudaSlice<f32> {
+        self.stream
+            .alloc_zeros(n.max(1))
+            .expect("device allocation")
+    }
+    fn upload(&self, host: &[f32]) -> CudaSlice<f32> {
+        if host.is_empty() {
+            return self.zeros(0);
+        }
+        self.to_device(host)
+    }
+    fn download(&self, buf: &CudaSlice<f32>) -> Vec<f32> {
+        self.stream.clone_dtoh(buf).expect("device → host copy")
+    }
+    fn len(buf: &CudaSlice<f32>) -> usize {
+        buf.len()
+    }
+    fn slice(buf: &CudaSlice<f32>, r: Range<usize>) -> DView<'_> {
+        assert!(r.start <= r.end && r.end <= buf.len());
+        let (p, _sync) = buf.device_ptr(buf.stream());
+        DView {
+            ptr: p + 4 * r.start as u64,
+            len: r.len(),
+            _borrow: PhantomData,
+        }
+    }
+    fn slice_mut(buf: &mut CudaSlice<f32>, r: Range<usize>) -> DViewMut<'_> {
+        assert!(r.start <= r.end && r.end <= buf.len());
+        let (p, _sync) = buf.device_ptr(buf.stream());
+        DViewMut {
+            ptr: p + 4 * r.start as u64,
+            len: r.len(),
+            _borrow: PhantomData,
+        }
+    }
+    fn split_mut<'a>(v: DViewMut<'a>, at: usize) -> (DViewMut<'a>, DViewMut<'a>)
+    where
+        Self: 'a,
+    {
+        assert!(at <= v.len);
+        let tail = DViewMut {
+            ptr: v.ptr + 4 * at as u64,
+            len: v.len - at,
+            _borrow: PhantomData,
+        };
+        (
+            DViewMut {
+                ptr: v.ptr,
+                len: at,
+                _borrow: PhantomData,
+            },
+            tail,
+        )
+    }
+    fn replicas(&self) -> usize {
+        1
+    }
+    fn share(&self, _parts: usize) -> Self {
+        Gpu {
+            stream: self.stream.clone(),
+            blas: self.blas.clone(),
+            functions: self.functions.clone(),
+        }
+    }
+
+    fn add_scaled(&self, y: DViewMut<'_>, x: DView<'_>, a: f32) {
+        assert_eq!(y.len, x.len);
+        launch!(self, "add_scaled", grid(y.len), y.ptr, x.ptr, a, y.len);
+    }
+    fn scale(&self, y: DViewMut<'_>, a: f32) {
+        launch!(self, "scale", grid(y.len), y.ptr, a, y.len);
+    }
+    fn sum_squares(&self, x: DView<'_>) -> f64 {
+        let out = self
+            .stream
+            .alloc_zeros::<f64>(1)
+            .expect("device allocation");
+        launch!(
+            self,
+            "sum_squares",
+            grid(x.len),
+            self.ptr(&out),
+            x.ptr,
+            x.len
+        );
+        self.stream.clone_dtoh(&out).expect("device → host copy")[0]
+    }
+    fn gather_rows(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
+        if rows.is_empty() {
+            return;
+        }
+        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let idx = self.to_device(&idx);
+        let cfg = self::rows(rows.len(), c);
+        launch!(
+            self,
+            "gather_rows",
+            cfg,
+            dst.ptr,
+            src.ptr,
+            self.ptr(&idx),
+            c as i32
+        );
+    }
+    fn scatter_add_rows(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
+        if rows.is_empty() {
+            return;
+        }
+        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let idx = self.to_device(&idx);
+        let cfg = self::rows(rows.len(), c);
+        launch!(
+            self,
+            "scatter_add_rows",
+            cfg,
+            dst.ptr,
+            src.ptr,
+            self.ptr(&idx),
+            c as i32
+        );
+    }
+
+    fn gelu_forward(&self, y: DViewMut<'_>, x: DView<'_>) {
+        launch!(self, "gelu_forward", grid(x.len), y.ptr, x.ptr, x.len);
+    }
+    fn gelu_backward(&self, dx: DViewMut<'_>, dy: DView<'_>, x: DView<'_>) {
+        launch!(
+            self,
+            "gelu_backward",
+            grid(x.len),
+            dx.ptr,
+            dy.ptr,
+            x.ptr,
+            x.len
+        );
+    }
+    fn tanh_forward(&self, x: DViewMut<'_>) {
+        launch!(self, "tanh_forward", grid(x.len), x.ptr, x.len);
+    }
+    fn tanh_backward(&self, d: DViewMut<'_>, y: DView<'_>) {
+        launch!(self, "tanh_backward", grid(d.len), d.ptr, y.ptr, d.len);
+    }
+    fn relu_forward(&self, x: DViewMut<'_>) {
+        launch!(self, "relu_forward", grid(x.len), x.ptr, x.len);
+    }
+    fn relu_backward(&self, d: DViewMut<'_>, y: DView<'_>) {
+        launch!(self, "relu_backward", grid(d.len), d.ptr, y.ptr, d.len);
+    }
+    fn dropout_forward(&self, x: DViewMut<'_>, mask: DViewMut<'_>, p: f32, seed: u64) {
+        launch!(
+            self,
+            "dropout_forward",
+            grid(x.len),
+            x.ptr,
+            mask.ptr,
+            x.len,
+            p,
+            seed
+        );
+    }
+    fn dropout_backward(&self, d: DViewMut<'_>, mask: DView<'_>) {
+        launch!(
+            self,
+            "dropout_backward",
+            grid(d.len),
+            d.ptr,
+            mask.ptr,
+            d.len
+        );
+    }
+
+    fn linear_forward(
+        &self,
+        y: DViewMut<'_>,
+        x: DView<'_>,
+        w: DView<'_>,
+        b: DView<'_>,
+        t: usize,
+        i: usize,
+        o: usize,
+    ) {
+        // Yᵀ (O × T) = W (O × I) · Xᵀ; row-major W is column-major Wᵀ, hence op(A) = T.
+        self.sgemm(true, false, (o, t, i), w.ptr, i, x.ptr, i, 0.0, y.ptr, o);
+        launch!(
+            self,
+            "add_bias_rows",
+            grid(t * o),
+            y.ptr,
+            b.ptr,
+            t * o,
+            o as i32
+        );
+    }
+    fn linear_backward(
+        &self,
+        dx: DViewMut<'_>,
+        dw: DViewMut<'_>,
+        db: DViewMut<'_>,
+        dy: DView<'_>,
+        x: DView<'_>,
+        w: DView<'_>,
+        t: usize,
+        i: usize,
+        o: usize,
+    ) {
+        // dXᵀ (I × T) += Wᵀ (I × O) · dYᵀ (O × T)
+        self.sgemm(false, false, (i, t, o), w.ptr, i, dy.ptr, o, 1.0, dx.ptr, i);
+        // dWᵀ (I × O) += Xᵀ (I × T) · dY (T × O)
+        self.sgemm(false, true, (i, o, t), x.ptr, i, dy.ptr, o, 1.0, dw.ptr, i);
+        launch!(
+            self,
+            "sum_rows_into",
+            grid(o),
+            db.ptr,
+            dy.ptr,
+            t as i32,
+            o as i32
+        );
+    }
+    fn layernorm_forward(
+        &self,
+        y: DViewMut<'_>,
+        mean: DViewMut<'_>,
+        rstd: DViewMut<'_>,
+        x: DView<'_>,
+        w: DView<'_>,
+        b: DView<'_>,
+        c: usize,
+        eps: f32,
+    ) {
+        let n = x.len / c;
+        launch!(
+            self,
+            "layernorm_forward",
+            rows(n, c),
+            y.ptr,
+            mean.ptr,
+            rstd.ptr,
+            x.ptr,
+            w.ptr,
+            b.ptr,
+            c as i32,
+            eps
+        );
+    }
+    fn layernorm_backward(
+        &self,
+        dx: DViewMut<'_>,
+        dw: DViewMut<'_>,
+        db: DViewMut<'_>,
+        dy: DView<'_>,
+        x: DView<'_>,
+        w: DView<'_>,
+        mean: DView<'_>,
+        rstd: DView<'_>,
+        c: usize,
+    ) {
+        let n = x.len / c;
+        launch!(
+            self,
+            "layernorm_backward",
+            rows(n, c),
+            dx.ptr,
+            dw.ptr,
+            db.ptr,
+            dy.ptr,
+            x.ptr,
+            w.ptr,
+            mean.ptr,
+            rstd.ptr,
+            c as i32
+        );
+    }
+    fn embedding_forward(
+        &self,
+        out: DViewMut<'_>,
+        ids: &[u32],
+        word: DView<'_>,
+        pos: DView<'_>,
+        tok_type: DView<'_>,
+        s: usize,
+        c: usize,
+    ) {
+        let ids_d = self.to_device(ids);
+        launch!(
+            self,
+            "embedding_forward",
+            rows(ids.len(), c),
+            out.ptr,
+            self.ptr(&ids_d),
+            word.ptr,
+            pos.ptr,
+            tok_type.ptr,
+            s as i32,
+            c as i32
+        );
+    }
+    fn embedding_backward(
+        &self,
+        dword: DViewMut<'_>,
+        dpos: DViewMut<'_>,
+        dtok_type: DViewMut<'_>,
+        dout: DView<'_>,
+        ids: &[u32],
+        s: usize,
+        c: usize,
+    ) {
+        let ids_d = self.to_device(ids);
+        launch!(
+            self,
+            "embedding_backward",
+            rows(ids.len(), c),
+            dword.ptr,
+            dpos.ptr,
+            dtok_type.ptr,
+            dout.ptr,
+            self.ptr(&ids_d),
+            s as i32,
+            c as i32
+        );
+    }
+    fn attention_forward(
+        &self,
+        ctx: DViewMut<'_>,
+        probs: DViewMut<'_>,
+        drop_mask: DViewMut<'_>,
+        q: DView<'_>,
+        k: DView<'_>,
+        v: DView<'_>,
+        mask: &[f32],
+        sh: &Shape,
+        (p, seed): (f32, u64),
+    ) {
+        let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
+        let c = h * d;
+        let ss = s * s;
+        // Scores of (b, h) at probs[(b·H + h)·S²]: Pᵀ = K · Qᵀ per head, heads d floats apart.
+        for bi in 0..b {
+            let at = 4 * (bi * s * c) as u64;
+            let pat = 4 * (bi * h * ss) as u64;
+            self.sgemm_batched(
+                true,
+                false,
+                (s, s, d),
+                (k.ptr + at, c, d),
+                (q.ptr + at, c, d),
+                0.0,
+                (probs.ptr + pat, s, ss),
+                h,
+            );
+        }
+        let mask_d = self.to_device(mask);
+        let weights = if p > 0.0 {
+            Some(
+                self.stream
+                    .alloc_zeros::<f32>(probs.len)
+                    .expect("device allocation"),
+            )
+        } else {
+            None
+        };
+        let w_ptr = weights.as_ref().map_or(probs.ptr, |w| self.ptr(w));
+        let scale = 1.0 / (d as f32).sqrt();
+        launch!(
+            self,
+            "attention_softmax_forward",
+            rows(b * h * s, s),
+            probs.ptr,
+            w_ptr,
+            if p > 0.0 { drop_mask.ptr } else { 0u64 },
+            probs.ptr,
+            self.ptr(&mask_d),
+            h as i32,
+            s as i32,
+            scale,
+            p,
+            seed
+        );
+        // ctxᵀ (d × S per head) = Vᵀ · Wᵀ.
+        for bi in 0..b {
+            let at = 4 * (bi * s * c) as u64;
+            let pat = 4 * (bi * h * ss) as u64;
+            self.sgemm_batched(
+                false,
+                false,
+                (d, s, s),
+                (v.ptr + at, c, d),
+                (w_ptr + pat, s, ss),
+                0.0,
+                (ctx.ptr + at, c, d),
+                h,
+            );
+        }
+    }
+    fn attention_backward(
+        &self,
+        dq: DViewMut<'_>,
+        dk: DViewMut<'_>,
+        dv: DViewMut<'_>,
+        dctx: DView<'_>,
+        q: DView<'_>,
+        k: DView<'_>,
+        v: DView<'_>,
+        probs: DView<'_>,
+        drop_mask: DView<'_>,
+        sh: &Shape,
+    ) {
+        let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
+        let (c, ss) = (h * d, s * s);
+        let with_dropout = drop_mask.len > 0;
+        // What V was multiplied by: P, or P ⊙ M recomputed.
+        let weights = with_dropout.then(|| {
+            let w = self
+                .stream
+                .alloc_zeros::<f32>(probs.len)
+                .expect("device allocation");
+            launch!(
+                self,
+                "mul_into",
+                grid(probs.len),
+                self.ptr(&w),
+                probs.ptr,
+                drop_mask.ptr,
+                probs.len
+            );
+            w
+        });
+        let w_ptr = weights.as_ref().map_or(probs.ptr, |w| self.ptr(w));
+        let dw = self
+            .stream
+            .alloc_zeros::<f32>(probs.len)
+            .expect("device allocation");
+        let dw_ptr = self.ptr(&dw);
+        for bi in 0..b {
+            let at = 4 * (bi * s * c) as u64;
+            let pat = 4 * (bi * h * ss) as u64;
+            // dWᵀ (S × S) = V · dctxᵀ
+            self.sgemm_batched(
+                true,
+                false,
+                (s, s, d),
+                (v.ptr + at, c, d),
+                (dctx.ptr + at, c, d),
+                0.0,
+                (dw_ptr + pat, s, ss),
+                h,
+            );
+            // dVᵀ (d × S) += dctxᵀ · W
+            self.sgemm_batched(
+                false,
+                true,
+                (d, s, s),
+                (dctx.ptr + at, c, d),
+                (w_ptr + pat, s, ss),
+                1.0,
+                (dv.ptr + at, c, d),
+                h,
+            );
+        }
+        let scale = 1.0 / (d as f32).sqrt();
+        launch!(
+            self,
+            "attention_softmax_backward",
+            rows(b * h * s, s),
+            dw_ptr,
+            probs.ptr,
+            if with_dropout { drop_mask.ptr } else { 0u64 },
+            s as i32,
+            scale
+        );
+        for bi in 0..b {
+            let at = 4 * (bi * s * c) as u64;
+            let pat = 4 * (bi * h * ss) as u64;
+            // dQᵀ (d × S) += Kᵀ · dSᵀ (row-major dS is column-major dSᵀ)
+            self.sgemm_batched(
+                false,
+                false,
+                (d, s, s),
+                (k.ptr + at, c, d),
+                (dw_ptr + pat, s, ss),
+                1.0,
+                (dq.ptr + at, c, d),
+                h,
+            );
+            // dKᵀ (d × S) += Qᵀ · dS
+            self.sgemm_batched(
+                false,
+                true,
+                (d, s, s),
+                (q.ptr + at, c, d),
+                (dw_ptr + pat, s, ss),
+                1.0,
+                (dk.ptr + at, c, d),
+                h,
+            );
+        }
+    }
+    fn cross_entropy(
+        &self,
+        dlogits: DViewMut<'_>,
+        logits: DView<'_>,
+        labels: &[i64],
+        v: usize,
+    ) -> f32 {
+        let count = labels.iter().filter(|&&l| l >= 0).count();
+        if count == 0 {
+            launch!(
+                self,
+                "scale",
+                grid(dlogits.len),
+                dlogits.ptr,
+                0.0f32,
+                dlogits.len
+            );
+            return 0.0;
+        }
+        let labels_d = self.to_device(labels);
+        let loss_rows = self
+            .stream
+            .alloc_zeros::<f32>(labels.len())
+            .expect("device allocation");
+        launch!(
+            self,
+            "cross_entropy_forward_backward",
+            rows(labels.len(), v),
+            dlogits.ptr,
+            self.ptr(&loss_rows),
+            logits.ptr,
+            self.ptr(&labels_d),
+            v as i32,
+            1.0f32 / count as f32
+        );
+        let losses = self
+            .stream
+            .clone_dtoh(&loss_rows)
+            .expect("device → host copy");
+        (losses.iter().map(|&l| l as f64).sum::<f64>() / count as f64) as f32
+    }
+    fn adamw(
+        &self,
+        opt: &AdamW,
+        p: DViewMut<'_>,
+        g: DView<'_>,
+        m: DViewMut<'_>,
+        v: DViewMut<'_>,
+        step: u64,
+        decay: bool,
+    ) {
+        let bc1 = 1.0 - opt.beta1.powi(step as i32);
+        let bc2 = 1.0 - opt.beta2.powi(step as i32);
+        let wd = if decay { opt.weight_decay } else { 0.0 };
+        launch!(
+            self,
+            "adamw_update",
+            grid(p.len),
+            p.ptr,
+            g.ptr,
+            m.ptr,
+            v.ptr,
+            0u64,
+            p.len,
+            opt.lr,
+            opt.beta1,
+            opt.beta2,
+            opt.eps,
+            wd,
+            bc1,
+            bc2
+        );
+    }
+}
