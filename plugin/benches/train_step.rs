@@ -1,6 +1,7 @@
-//! One masked-LM training step (forward, backward, AdamW) at a given model size on the CPU
-//! backend, timed: `cargo bench -p dnabert --bench train_step -- [--layers 12 --hidden 768
-//! --heads 12 --intermediate 3072 --seq 512 --batch 1 --threads 2 --steps 3 --k 6]`.
+//! One masked-LM training step (forward, backward, AdamW) at a given model size, timed, on the
+//! CPU backend or (`--device cuda`, experimental) the GPU backend:
+//! `cargo bench -p dnabert --bench train_step -- [--layers 12 --hidden 768 --heads 12
+//! --intermediate 3072 --seq 512 --batch 1 --threads 2 --steps 3 --k 6 --device cpu]`.
 //!
 //! Prints one JSON line: seconds per step (median after a warm-up step), tokens/s, and the
 //! FLOP/s of the step counted as 3 × the forward pass's matrix products (encoder, attention
@@ -9,7 +10,7 @@
 use std::time::Instant;
 
 use dnabert::config::BertConfig;
-use dnabert::train::backend::Dropout;
+use dnabert::train::backend::{Backend, Dropout};
 use dnabert::train::cpu::Cpu;
 use dnabert::train::encoder::Tokens;
 use dnabert::train::mlm::MlmBatch;
@@ -54,10 +55,60 @@ fn main() {
         layer_norm_eps: 1e-12,
         hidden_act: "gelu".into(),
     };
-    let mut params = Params::bert_mlm(&config);
-    store::init(&mut params, 0, |_| true);
-    let be = Cpu::new(threads);
-    let mut state = OptimizerState::new(&be, &params);
+    let mut host = Params::bert_mlm(&config);
+    store::init(&mut host, 0, |_| true);
+    let device = args
+        .iter()
+        .position(|a| a == "--device")
+        .and_then(|i| args.get(i + 1))
+        .map_or("cpu", String::as_str);
+    let (engine, times) = match device {
+        "cpu" => (
+            "dnabert-cpu",
+            steps_timed(&Cpu::new(threads), &config, &host, batch, seq, steps),
+        ),
+        "cuda" => {
+            let gpu = dnabert::cuda::backend::Gpu::new(0).unwrap_or_else(|e| panic!("{e:#}"));
+            (
+                "dnabert-cuda-fp32",
+                steps_timed(&gpu, &config, &host, batch, seq, steps),
+            )
+        }
+        other => panic!("--device {other}: expected cpu or cuda"),
+    };
+    let t = batch * seq;
+    let mut warm = times[1..].to_vec();
+    warm.sort_by(f64::total_cmp);
+    let median = warm[warm.len() / 2];
+    let (h, s, v) = (hidden as f64, seq as f64, vocab as f64);
+    let fwd = batch as f64
+        * (layers as f64 * (2.0 * s * (4.0 * h * h + 2.0 * h * inter as f64) + 4.0 * s * s * h)
+            + 2.0 * s * h * h
+            + 2.0 * s * h * v);
+    let flops = 3.0 * fwd;
+    println!(
+        "{}",
+        serde_json::json!({
+            "engine": engine, "layers": layers, "hidden": hidden, "seq": seq,
+            "batch": batch, "threads": threads, "steps": steps, "seconds_per_step": median,
+            "tokens_per_s": t as f64 / median, "gflops_per_s": flops / median / 1e9,
+            "all_step_seconds": times,
+        })
+    );
+}
+
+/// Seconds of each of `steps + 1` training steps (the first is the warm-up).
+fn steps_timed<B: Backend>(
+    be: &B,
+    config: &BertConfig,
+    host: &Params,
+    batch: usize,
+    seq: usize,
+    steps: usize,
+) -> Vec<f64> {
+    let vocab = config.vocab_size;
+    let mut params = host.to_backend(be);
+    let mut state = OptimizerState::new(be, &params);
     // Token ids and labels on every 7th token (~15%, as masked pretraining asks): speed does not
     // depend on their values.
     let t = batch * seq;
@@ -86,34 +137,19 @@ fn main() {
             labels: labels.clone(),
         };
         let started = Instant::now();
-        let mut grads = params.zeros_like(&be);
+        let mut grads = params.zeros_like(be);
         dnabert::train::pretrain::batch_loss_and_grads(
-            &be,
-            &config,
+            be,
+            config,
             &params,
             &mut grads,
             b,
             &Dropout::OFF,
         );
-        state.step(&be, &opt, &mut params, &grads);
+        state.step(be, &opt, &mut params, &grads);
+        // Reading a value back waits for a device's queued work; the CPU has none.
+        be.sum_squares(B::slice(&params.data, 0..1));
         times.push(started.elapsed().as_secs_f64());
     }
-    let mut warm = times[1..].to_vec();
-    warm.sort_by(f64::total_cmp);
-    let median = warm[warm.len() / 2];
-    let (h, s, v) = (hidden as f64, seq as f64, vocab as f64);
-    let fwd = batch as f64
-        * (layers as f64 * (2.0 * s * (4.0 * h * h + 2.0 * h * inter as f64) + 4.0 * s * s * h)
-            + 2.0 * s * h * h
-            + 2.0 * s * h * v);
-    let flops = 3.0 * fwd;
-    println!(
-        "{}",
-        serde_json::json!({
-            "engine": "dnabert-cpu", "layers": layers, "hidden": hidden, "seq": seq,
-            "batch": batch, "threads": threads, "steps": steps, "seconds_per_step": median,
-            "tokens_per_s": t as f64 / median, "gflops_per_s": flops / median / 1e9,
-            "all_step_seconds": times,
-        })
-    );
+    times
 }
