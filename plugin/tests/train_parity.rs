@@ -96,23 +96,49 @@ fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
     err / scale.max(f32::MIN_POSITIVE)
 }
 
+/// The optimizer settings of the fixture's AdamW step.
+const OPT: AdamW = AdamW {
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.98,
+    eps: 1e-6,
+    weight_decay: 0.01,
+};
+
+/// The fixture's masked-LM batch (with padding and masking).
+fn mlm_batch(fx: &HashMap<String, (Vec<usize>, Vec<u8>)>) -> MlmBatch {
+    MlmBatch {
+        tokens: Tokens {
+            batch: fx["ids"].0[0],
+            seq: fx["ids"].0[1],
+            ids: i64s(&fx["ids"].1).into_iter().map(|i| i as u32).collect(),
+            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
+        },
+        labels: i64s(&fx["labels"].1),
+    }
+}
+
+/// PyTorch's gradients, as parameters.
+fn torch_grads(
+    fx: &HashMap<String, (Vec<usize>, Vec<u8>)>,
+    config: &BertConfig,
+    names: &[String],
+) -> Params {
+    let mut g = Params::bert_mlm(config);
+    for name in names {
+        g.get_mut(name)
+            .copy_from_slice(&f32s(&fx[&format!("grad/{name}")].1));
+    }
+    g
+}
+
 #[test]
 fn mlm_loss_gradients_and_adamw_step_match_pytorch() {
     let fx = fixture();
     let config = config();
     let mut params = load_params(&fx, Params::bert_mlm(&config), "");
     let names: Vec<String> = params.names.iter().map(|(n, _)| n.clone()).collect();
-    let ids: Vec<u32> = i64s(&fx["ids"].1).into_iter().map(|i| i as u32).collect();
-    let (batch, seq) = (fx["ids"].0[0], fx["ids"].0[1]);
-    let b = MlmBatch {
-        tokens: Tokens {
-            batch,
-            seq,
-            ids,
-            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
-        },
-        labels: i64s(&fx["labels"].1),
-    };
+    let b = mlm_batch(&fx);
     assert!(
         b.tokens.mask.contains(&0.0),
         "the batch must exercise padding"
@@ -145,21 +171,8 @@ fn mlm_loss_gradients_and_adamw_step_match_pytorch() {
     // The optimizer step is checked on PyTorch's own gradients: where a gradient is zero up to
     // float noise (the key bias), Adam's normalisation turns the noise into a full-size step, so
     // a step from our gradients could not be compared there.
-    let mut torch_grads = Params::bert_mlm(&config);
-    for name in &names {
-        torch_grads
-            .get_mut(name)
-            .copy_from_slice(&f32s(&fx[&format!("grad/{name}")].1));
-    }
-    let opt = AdamW {
-        lr: 1e-3,
-        beta1: 0.9,
-        beta2: 0.98,
-        eps: 1e-6,
-        weight_decay: 0.01,
-    };
     let mut state = OptimizerState::new(&be, &params);
-    state.step(&be, &opt, &mut params, &torch_grads);
+    state.step(&be, &OPT, &mut params, &torch_grads(&fx, &config, &names));
     for name in &names {
         assert_close(
             &format!("after {name}"),
@@ -308,15 +321,7 @@ fn mlm_step_on_the_gpu_matches_pytorch() {
     let config = config();
     let host = load_params(&fx, Params::bert_mlm(&config), "");
     let names: Vec<String> = host.names.iter().map(|(n, _)| n.clone()).collect();
-    let b = MlmBatch {
-        tokens: Tokens {
-            batch: fx["ids"].0[0],
-            seq: fx["ids"].0[1],
-            ids: i64s(&fx["ids"].1).into_iter().map(|i| i as u32).collect(),
-            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
-        },
-        labels: i64s(&fx["labels"].1),
-    };
+    let b = mlm_batch(&fx);
     let mut params = host.to_backend(&g);
     let mut grads = Params::bert_mlm(&config).to_backend(&g);
     let loss = loss_and_grads(&g, &config, &params, &mut grads, &b, &Dropout::OFF);
@@ -333,22 +338,9 @@ fn mlm_step_on_the_gpu_matches_pytorch() {
             &f32s(&fx[&format!("grad/{name}")].1),
         );
     }
-    let mut torch_grads = Params::bert_mlm(&config);
-    for name in &names {
-        torch_grads
-            .get_mut(name)
-            .copy_from_slice(&f32s(&fx[&format!("grad/{name}")].1));
-    }
-    let opt = AdamW {
-        lr: 1e-3,
-        beta1: 0.9,
-        beta2: 0.98,
-        eps: 1e-6,
-        weight_decay: 0.01,
-    };
-    let torch_grads = torch_grads.to_backend(&g);
+    let torch_grads = torch_grads(&fx, &config, &names).to_backend(&g);
     let mut state = OptimizerState::new(&g, &params);
-    state.step(&g, &opt, &mut params, &torch_grads);
+    state.step(&g, &OPT, &mut params, &torch_grads);
     let after = params.to_host(&g);
     for name in &names {
         assert_close(

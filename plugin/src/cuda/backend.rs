@@ -126,13 +126,13 @@ impl Gpu {
         p
     }
 
-    /// Column-major `C = alpha·op(A)·op(B) + beta·C`, raw device pointers.
+    /// Column-major `C = op(A)·op(B) + beta·C`, raw device pointers: one strided batch of one.
     #[allow(clippy::too_many_arguments)]
     fn sgemm(
         &self,
         ta: bool,
         tb: bool,
-        (m, n, k): (usize, usize, usize),
+        mnk: (usize, usize, usize),
         a: u64,
         lda: usize,
         b: u64,
@@ -141,31 +141,10 @@ impl Gpu {
         c: u64,
         ldc: usize,
     ) {
-        let op = |t| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
-        let alpha = 1.0f32;
-        // SAFETY: the pointers are live device ranges of the sizes the shapes say.
-        unsafe {
-            blas::sgemm(
-                *self.blas.handle(),
-                op(ta),
-                op(tb),
-                m as i32,
-                n as i32,
-                k as i32,
-                &alpha,
-                a as *const f32,
-                lda as i32,
-                b as *const f32,
-                ldb as i32,
-                &beta,
-                c as *mut f32,
-                ldc as i32,
-            )
-        }
-        .expect("cublasSgemm");
+        self.sgemm_batched(ta, tb, mnk, (a, lda, 0), (b, ldb, 0), beta, (c, ldc, 0), 1);
     }
 
-    /// The same over `batch` matrices at fixed strides.
+    /// `C = op(A)·op(B) + beta·C` over `batch` matrices at fixed strides (column-major).
     #[allow(clippy::too_many_arguments)]
     fn sgemm_batched(
         &self,
@@ -204,6 +183,40 @@ impl Gpu {
             )
         }
         .expect("cublasSgemmStridedBatched");
+    }
+}
+
+/// An operand of attention's per-head products: a T × C activation (Q, K, V, ctx and their
+/// gradients; heads `head_dim` floats apart) or the B·H·S·S scores/probabilities.
+#[derive(Clone, Copy)]
+enum Heads {
+    Tokens(u64),
+    Scores(u64),
+}
+
+impl Gpu {
+    /// `C = op(A)·op(B) + beta·C` for every (batch row, head): one strided batch over the heads
+    /// per batch row.
+    #[allow(clippy::too_many_arguments)]
+    fn per_head(
+        &self,
+        sh: &Shape,
+        (ta, tb): (bool, bool),
+        mnk: (usize, usize, usize),
+        a: Heads,
+        b: Heads,
+        beta: f32,
+        c: Heads,
+    ) {
+        let (s, h, d) = (sh.seq, sh.heads, sh.head_dim);
+        let (cc, ss) = (h * d, s * s);
+        let at = |x: Heads, bi: usize| match x {
+            Heads::Tokens(p) => (p + 4 * (bi * s * cc) as u64, cc, d),
+            Heads::Scores(p) => (p + 4 * (bi * h * ss) as u64, s, ss),
+        };
+        for bi in 0..sh.batch {
+            self.sgemm_batched(ta, tb, mnk, at(a, bi), at(b, bi), beta, at(c, bi), h);
+        }
     }
 }
 
@@ -569,23 +582,17 @@ impl Backend for Gpu {
         (p, seed): (f32, u64),
     ) {
         let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
-        let c = h * d;
-        let ss = s * s;
-        // Scores of (b, h) at probs[(b·H + h)·S²]: Pᵀ = K · Qᵀ per head, heads d floats apart.
-        for bi in 0..b {
-            let at = 4 * (bi * s * c) as u64;
-            let pat = 4 * (bi * h * ss) as u64;
-            self.sgemm_batched(
-                true,
-                false,
-                (s, s, d),
-                (k.ptr + at, c, d),
-                (q.ptr + at, c, d),
-                0.0,
-                (probs.ptr + pat, s, ss),
-                h,
-            );
-        }
+        // Scores of (b, h) at probs[(b·H + h)·S²]: Pᵀ = K · Qᵀ per head.
+        let (tok, sc) = (Heads::Tokens, Heads::Scores);
+        self.per_head(
+            sh,
+            (true, false),
+            (s, s, d),
+            tok(k.ptr),
+            tok(q.ptr),
+            0.0,
+            sc(probs.ptr),
+        );
         let mask_d = self.to_device(mask);
         let weights = if p > 0.0 {
             Some(
@@ -614,20 +621,15 @@ impl Backend for Gpu {
             seed
         );
         // ctxᵀ (d × S per head) = Vᵀ · Wᵀ.
-        for bi in 0..b {
-            let at = 4 * (bi * s * c) as u64;
-            let pat = 4 * (bi * h * ss) as u64;
-            self.sgemm_batched(
-                false,
-                false,
-                (d, s, s),
-                (v.ptr + at, c, d),
-                (w_ptr + pat, s, ss),
-                0.0,
-                (ctx.ptr + at, c, d),
-                h,
-            );
-        }
+        self.per_head(
+            sh,
+            (false, false),
+            (d, s, s),
+            tok(v.ptr),
+            sc(w_ptr),
+            0.0,
+            tok(ctx.ptr),
+        );
     }
     fn attention_backward(
         &self,
@@ -643,7 +645,6 @@ impl Backend for Gpu {
         sh: &Shape,
     ) {
         let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
-        let (c, ss) = (h * d, s * s);
         let with_dropout = drop_mask.len > 0;
         // What V was multiplied by: P, or P ⊙ M recomputed.
         let weights = with_dropout.then(|| {
@@ -668,32 +669,26 @@ impl Backend for Gpu {
             .alloc_zeros::<f32>(probs.len)
             .expect("device allocation");
         let dw_ptr = self.ptr(&dw);
-        for bi in 0..b {
-            let at = 4 * (bi * s * c) as u64;
-            let pat = 4 * (bi * h * ss) as u64;
-            // dWᵀ (S × S) = V · dctxᵀ
-            self.sgemm_batched(
-                true,
-                false,
-                (s, s, d),
-                (v.ptr + at, c, d),
-                (dctx.ptr + at, c, d),
-                0.0,
-                (dw_ptr + pat, s, ss),
-                h,
-            );
-            // dVᵀ (d × S) += dctxᵀ · W
-            self.sgemm_batched(
-                false,
-                true,
-                (d, s, s),
-                (dctx.ptr + at, c, d),
-                (w_ptr + pat, s, ss),
-                1.0,
-                (dv.ptr + at, c, d),
-                h,
-            );
-        }
+        let (tok, sc) = (Heads::Tokens, Heads::Scores);
+        // dWᵀ (S × S) = V · dctxᵀ;  dVᵀ (d × S) += dctxᵀ · W
+        self.per_head(
+            sh,
+            (true, false),
+            (s, s, d),
+            tok(v.ptr),
+            tok(dctx.ptr),
+            0.0,
+            sc(dw_ptr),
+        );
+        self.per_head(
+            sh,
+            (false, true),
+            (d, s, s),
+            tok(dctx.ptr),
+            sc(w_ptr),
+            1.0,
+            tok(dv.ptr),
+        );
         let scale = 1.0 / (d as f32).sqrt();
         launch!(
             self,
@@ -705,32 +700,25 @@ impl Backend for Gpu {
             s as i32,
             scale
         );
-        for bi in 0..b {
-            let at = 4 * (bi * s * c) as u64;
-            let pat = 4 * (bi * h * ss) as u64;
-            // dQᵀ (d × S) += Kᵀ · dSᵀ (row-major dS is column-major dSᵀ)
-            self.sgemm_batched(
-                false,
-                false,
-                (d, s, s),
-                (k.ptr + at, c, d),
-                (dw_ptr + pat, s, ss),
-                1.0,
-                (dq.ptr + at, c, d),
-                h,
-            );
-            // dKᵀ (d × S) += Qᵀ · dS
-            self.sgemm_batched(
-                false,
-                true,
-                (d, s, s),
-                (q.ptr + at, c, d),
-                (dw_ptr + pat, s, ss),
-                1.0,
-                (dk.ptr + at, c, d),
-                h,
-            );
-        }
+        // dQᵀ (d × S) += Kᵀ · dSᵀ (row-major dS is column-major dSᵀ);  dKᵀ (d × S) += Qᵀ · dS
+        self.per_head(
+            sh,
+            (false, false),
+            (d, s, s),
+            tok(k.ptr),
+            sc(dw_ptr),
+            1.0,
+            tok(dq.ptr),
+        );
+        self.per_head(
+            sh,
+            (false, true),
+            (d, s, s),
+            tok(q.ptr),
+            sc(dw_ptr),
+            1.0,
+            tok(dk.ptr),
+        );
     }
     fn cross_entropy(
         &self,
