@@ -243,6 +243,27 @@ macro_rules! launch {
     }};
 }
 
+impl Gpu {
+    /// Row gather / scatter-add: `kernel(dst, src, rows, c)` with the row indices on the device.
+    fn by_rows(&self, kernel: &str, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
+        if rows.is_empty() {
+            return;
+        }
+        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let idx = self.to_device(&idx);
+        let cfg = self::rows(rows.len(), c);
+        launch!(
+            self,
+            kernel,
+            cfg,
+            dst.ptr,
+            src.ptr,
+            self.ptr(&idx),
+            c as i32
+        );
+    }
+}
+
 impl Backend for Gpu {
     type Buf = CudaSlice<f32>;
     type View<'a> = DView<'a>;
@@ -336,38 +357,10 @@ impl Backend for Gpu {
         self.stream.clone_dtoh(&out).expect("device → host copy")[0]
     }
     fn gather_rows(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
-        if rows.is_empty() {
-            return;
-        }
-        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-        let idx = self.to_device(&idx);
-        let cfg = self::rows(rows.len(), c);
-        launch!(
-            self,
-            "gather_rows",
-            cfg,
-            dst.ptr,
-            src.ptr,
-            self.ptr(&idx),
-            c as i32
-        );
+        self.by_rows("gather_rows", dst, src, rows, c);
     }
     fn scatter_add_rows(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
-        if rows.is_empty() {
-            return;
-        }
-        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-        let idx = self.to_device(&idx);
-        let cfg = self::rows(rows.len(), c);
-        launch!(
-            self,
-            "scatter_add_rows",
-            cfg,
-            dst.ptr,
-            src.ptr,
-            self.ptr(&idx),
-            c as i32
-        );
+        self.by_rows("scatter_add_rows", dst, src, rows, c);
     }
 
     fn gelu_forward(&self, y: DViewMut<'_>, x: DView<'_>) {
