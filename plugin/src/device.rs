@@ -38,13 +38,13 @@ impl fmt::Display for Device {
 }
 
 impl Device {
-    /// For the stages that run on the CPU only (embed, predict): a GPU request is refused before
-    /// any work starts, rather than quietly running on the CPU.
+    /// For the stage that runs on the CPU only (predict): a GPU request is refused before any
+    /// work starts, rather than quietly running on the CPU.
     pub fn require_cpu(self) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
             Device::Cuda(n) => bail!(
-                "--device cuda:{n}: embed and predict run on the CPU only so far (pretrain and \
+                "--device cuda:{n}: predict runs on the CPU only so far (embed, pretrain and \
                  finetune have an experimental GPU backend); run with --device cpu"
             ),
         }

@@ -59,6 +59,23 @@ pub struct Batch {
     pub mask: Vec<i64>,
 }
 
+/// What the embed pipeline runs its batches on: tract (`Engine`, the CPU default) or the
+/// training engine's encoder on a `Backend` (`embed::backend_engine`, for GPUs).
+pub trait Infer: Send + Sync {
+    /// Hidden size: the width of every output row.
+    fn hidden(&self) -> usize;
+    fn run(&self, b: &Batch) -> Result<Hidden>;
+}
+
+impl Infer for Engine {
+    fn hidden(&self) -> usize {
+        self.hidden
+    }
+    fn run(&self, b: &Batch) -> Result<Hidden> {
+        Engine::run(self, b)
+    }
+}
+
 /// Lets tract's matrix products use `threads` cores (it runs one otherwise). Running windows
 /// in parallel, one core each, gives more throughput than this on our benchmark; it serves
 /// when one window's latency matters.

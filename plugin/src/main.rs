@@ -249,13 +249,12 @@ struct EmbedArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Where to run: cpu only so far (cuda[:N] is refused with an error).
+    /// Where to run: cpu (tract), or cuda[:N] (experimental: written without a GPU and not yet run on one).
     #[arg(long, default_value = "cpu")]
     device: Device,
 }
 
 fn embed(a: EmbedArgs) -> Result<()> {
-    a.device.require_cpu()?;
     let threads = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -273,6 +272,10 @@ fn embed(a: EmbedArgs) -> Result<()> {
         threads,
         threads_per_window: a.threads_per_window,
         progress: !a.quiet,
+        compute: match a.device {
+            Device::Cpu => embed::Compute::Tract,
+            Device::Cuda(n) => embed::Compute::Cuda(n),
+        },
     };
     let s = embed::run(&opts)?;
     eprintln!(

@@ -37,18 +37,18 @@ fn every_kernel_compiles_through_nvrtc_for_sm80_and_sm90() {
 }
 
 #[test]
-fn embed_refuses_device_cuda_and_pretrain_names_the_missing_libraries() {
+fn predict_refuses_device_cuda_and_pretrain_names_the_missing_libraries() {
     let bin = env!("CARGO_BIN_EXE_dnabert");
     let out = std::process::Command::new(bin)
         .args([
-            "embed", "--device", "cuda:1", "--model", "x", "--input", "y", "--output", "z",
+            "predict", "--device", "cuda:1", "--model", "x", "--input", "y", "--output", "z",
         ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--device cuda:1: embed and predict run on the CPU only"),
+        err.contains("--device cuda:1: predict runs on the CPU only"),
         "{err}"
     );
 

@@ -223,3 +223,43 @@ fn output_prefix_may_contain_dots() {
     assert!(Path::new(&format!("{}.npy", prefix.display())).exists());
     assert!(Path::new(&format!("{}.tsv", prefix.display())).exists());
 }
+
+/// The path `embed --device cuda` takes (the training engine's encoder behind the embed
+/// pipeline), run on the CPU backend: the same Hugging Face numbers as tract gives, padding and
+/// windows included, for an MLM checkpoint and a bare BertModel one.
+#[test]
+fn the_training_engines_encoder_on_the_cpu_matches_hf() {
+    use dnabert::embed::Compute;
+    check("tiny-k6", "expected_k6.safetensors", "tokens", |o| {
+        o.compute = Compute::TrainingCpu
+    });
+    check("tiny-k6", "expected_k6.safetensors", "tokens_w100", |o| {
+        o.compute = Compute::TrainingCpu;
+        o.window_tokens = Some(100);
+        o.overlap_tokens = 20;
+        o.batch_size = 4;
+    });
+    check("tiny-k3-base", "expected_k3.safetensors", "mean", |o| {
+        o.compute = Compute::TrainingCpu;
+        o.pooling = Pooling::Mean
+    });
+}
+
+/// The same on GPU 0; skips, saying why, without one (CI). Not run yet: no GPU was lent.
+#[test]
+fn embed_on_the_gpu_matches_hf() {
+    use dnabert::cuda;
+    use dnabert::embed::Compute;
+    let libs = cuda::libraries();
+    if !(libs.driver && libs.cublas && libs.nvrtc) {
+        eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
+        return;
+    }
+    check("tiny-k6", "expected_k6.safetensors", "tokens", |o| {
+        o.compute = Compute::Cuda(0)
+    });
+    check("tiny-k3-base", "expected_k3.safetensors", "cls", |o| {
+        o.compute = Compute::Cuda(0);
+        o.pooling = Pooling::Cls
+    });
+}

@@ -4,6 +4,7 @@
 //! read + tokenise (one record at a time) → batch (windows of similar length together) →
 //! infer (tract) → assemble and write (in input order, atomically).
 
+pub mod backend_engine;
 mod output;
 mod pipeline;
 pub mod windows;
@@ -24,6 +25,19 @@ pub enum Pooling {
     Mean,
 }
 
+/// What runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compute {
+    /// tract on the CPU: the default, and the fastest on a CPU.
+    #[default]
+    Tract,
+    /// The training engine's encoder on the CPU backend: the GPU path's logic, checkable on a
+    /// CPU against tract.
+    TrainingCpu,
+    /// The training engine's encoder on GPU `n` (experimental: not yet run on a GPU).
+    Cuda(usize),
+}
+
 #[derive(Debug, Clone)]
 pub struct EmbedOptions {
     pub model: PathBuf,
@@ -42,6 +56,7 @@ pub struct EmbedOptions {
     /// the latency of a single window.
     pub threads_per_window: usize,
     pub progress: bool,
+    pub compute: Compute,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,9 +114,29 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         bail!("--threads and --threads-per-window must be at least 1, and --threads-per-window at most --threads");
     }
     let workers = opts.threads / opts.threads_per_window;
-    crate::engine::set_threads(opts.threads_per_window);
-    let (graph, _) = model.graph()?;
-    let mut engine = crate::engine::Engine::new(&graph, model.config.hidden_size)?;
-    engine.specialise(opts.batch_size, window + 2)?;
+    let (engine, workers): (std::sync::Arc<dyn crate::engine::Infer>, usize) = match opts.compute {
+        Compute::Tract => {
+            crate::engine::set_threads(opts.threads_per_window);
+            let (graph, _) = model.graph()?;
+            let mut engine = crate::engine::Engine::new(&graph, model.config.hidden_size)?;
+            engine.specialise(opts.batch_size, window + 2)?;
+            (std::sync::Arc::new(engine), workers)
+        }
+        Compute::TrainingCpu => {
+            let be = crate::train::cpu::Cpu::new(opts.threads_per_window);
+            (
+                std::sync::Arc::new(backend_engine::BackendEngine::new(be, &model)?),
+                workers,
+            )
+        }
+        // One worker: the GPU runs one batch at a time, and batches keep it busy.
+        Compute::Cuda(n) => {
+            let be = crate::cuda::backend::Gpu::new(n)?;
+            (
+                std::sync::Arc::new(backend_engine::BackendEngine::new(be, &model)?),
+                1,
+            )
+        }
+    };
     pipeline::run(opts, &model, engine, window, rows, workers)
 }

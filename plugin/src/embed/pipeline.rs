@@ -16,7 +16,7 @@ use tokio::sync::mpsc::{channel, Receiver, Sender};
 
 use super::output::{Assembler, Rows, SeqInfo, WindowOut};
 use super::{output_paths, windows, EmbedOptions, EmbedSummary, Pooling};
-use crate::engine::{Batch, Engine};
+use crate::engine::{Batch, Infer};
 use crate::fasta::FastaReader;
 use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokenizer;
@@ -63,7 +63,7 @@ async fn join_all<T>(
 pub(super) fn run(
     opts: &EmbedOptions,
     model: &ModelDir,
-    engine: Engine,
+    engine: Arc<dyn Infer>,
     window: usize,
     rows: Rows,
     workers: usize,
@@ -97,7 +97,6 @@ pub(super) fn run(
         });
         let batched = tokio::spawn(batch_stage(job_rx, batch_tx, batch_size));
         // Workers share the batch queue; the writer restores input order.
-        let engine = Arc::new(engine);
         let batch_rx = Arc::new(Mutex::new(batch_rx));
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -207,13 +206,13 @@ async fn batch_stage(mut rx: Receiver<Job>, tx: Sender<Vec<Job>>, batch_size: us
 }
 
 fn infer_stage(
-    engine: &Engine,
+    engine: &Arc<dyn Infer>,
     pooling: Pooling,
     specials: Specials,
     rx: &Mutex<Receiver<Vec<Job>>>,
     tx: Sender<(u64, WindowOut)>,
 ) -> Result<()> {
-    let h = engine.hidden;
+    let h = engine.hidden();
     loop {
         let Some(jobs) = rx.lock().expect("batch queue lock").blocking_recv() else {
             return Ok(());

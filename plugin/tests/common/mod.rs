@@ -31,6 +31,7 @@ pub fn options(model: &Path, input: &Path, output: &Path) -> EmbedOptions {
         threads: 2,
         threads_per_window: 1,
         progress: false,
+        compute: Default::default(),
     }
 }
 

@@ -1,0 +1,54 @@
+//! The embed pipeline's batches run through the training engine's encoder (`train::encoder`)
+//! on any `Backend`: how `embed --device cuda` runs on a GPU. On the CPU backend it is the check
+//! of this path against tract (`plugin/tests/embed_matches_hf.rs`), since both must give
+//! Hugging Face's numbers.
+
+use anyhow::Result;
+
+use crate::config::BertConfig;
+use crate::engine::{Batch, Hidden, Infer};
+use crate::model_dir::ModelDir;
+use crate::train::backend::{Backend, Dropout};
+use crate::train::encoder::{self, Tokens};
+use crate::train::params::Params;
+use crate::train::store;
+
+pub struct BackendEngine<B: Backend> {
+    be: B,
+    config: BertConfig,
+    params: Params<B>,
+}
+
+impl<B: Backend + Send> BackendEngine<B> {
+    /// The model folder's encoder weights (an MLM head, if there is one, is not loaded).
+    pub fn new(be: B, model: &ModelDir) -> Result<Self> {
+        let mut host = Params::bert_mlm(&model.config);
+        let file = model.path.join("model.safetensors");
+        store::load_into(&mut host, &file, |n| n.starts_with("cls."))?;
+        Ok(Self {
+            params: host.to_backend(&be),
+            config: model.config.clone(),
+            be,
+        })
+    }
+}
+
+impl<B: Backend + Send> Infer for BackendEngine<B> {
+    fn hidden(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    fn run(&self, b: &Batch) -> Result<Hidden> {
+        let tokens = Tokens {
+            batch: b.batch,
+            seq: b.seq,
+            ids: b.ids.iter().map(|&i| i as u32).collect(),
+            mask: b.mask.iter().map(|&m| m as f32).collect(),
+        };
+        let acts = encoder::forward(&self.be, &self.config, &self.params, &tokens, &Dropout::OFF);
+        Ok(Hidden {
+            data: self.be.download(&acts.hidden),
+            seq: b.seq,
+        })
+    }
+}
