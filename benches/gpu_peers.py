@@ -7,16 +7,20 @@ Training: a masked-LM step (forward, backward, AdamW), BertForMaskedLM at DNABER
 (12 x 768, 12 heads, k = 6: 4101 tokens), `--batch` x `--seq` tokens, labels on every 7th token.
 PyTorch runs it with bf16 autocast and SDPA attention (fp32 master weights); ours is
 `cargo bench --bench train_step -- --device cuda`, fp32 today (bf16 is not written yet), so the
-precision column says which is which. Embed: BertModel forward only, bf16 (PyTorch); ours has no
-GPU embed path yet and prints so. MFU = model FLOP/s (3 x forward for training, 1 x for embed,
+precision column says which is which. Embed: BertModel forward only, bf16 (PyTorch); ours is
+`dnabert embed --device cuda` (fp32) of random DNA with a freshly initialised model of the same
+size, whole tool included (FASTA reading, windows, writing), from the rate it reports. MFU = model FLOP/s (3 x forward for training, 1 x for embed,
 matrix products only) / `--peak-tflops` (the card's dense bf16 peak: ~790 TFLOP/s measured on
 H100/H200). Needs torch with CUDA and transformers. `--torch-device cpu` with a small
 `--layers/--hidden` checks the script itself on a machine without a GPU.
 """
 import argparse
 import json
+import random
+import re
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,6 +105,33 @@ def ours_train(args):
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds_per_step"], None
 
 
+def ours_embed(args):
+    """tokens/s of `dnabert embed` on `--ours-device`, or (None, why)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "model.yaml").write_text(
+            f"k: 6\nlayers: {args.layers}\nhidden: {args.hidden}\nheads: {args.hidden // 64}\n"
+            f"intermediate: {4 * args.hidden}\nmax_positions: 512\n")
+        bases = args.seq - 2 + 5  # a full window of seq - 2 k-mers per record
+        rng = random.Random(0)
+        records = max(4 * args.batch, args.steps * args.batch)
+        (tmp / "in.fa").write_text("".join(
+            f">r{i}\n{''.join(rng.choice('ACGT') for _ in range(bases))}\n" for i in range(records)))
+        dnabert = ["cargo", "run", "-q", "--release", "-p", "dnabert", "--"]
+        init = subprocess.run(dnabert + ["init", "--config", str(tmp / "model.yaml"), "--output", str(tmp / "m")],
+                              cwd=ROOT, capture_output=True, text=True)
+        if init.returncode != 0:
+            return None, init.stderr.strip()[-300:]
+        out = subprocess.run(
+            dnabert + ["embed", "--device", args.ours_device, "--model", str(tmp / "m"), "--input", str(tmp / "in.fa"),
+                       "--output", str(tmp / "out"), "--pooling", "mean", "--batch-size", str(args.batch)],
+            cwd=ROOT, capture_output=True, text=True)
+        m = re.search(r"\(([\d.]+) tokens/s\)", out.stderr)
+        if out.returncode != 0 or not m:
+            return None, out.stderr.strip()[-300:]
+        return float(m.group(1)), None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=8)
@@ -111,6 +142,7 @@ def main():
     ap.add_argument("--peak-tflops", type=float, default=790.0)
     ap.add_argument("--torch-device", default="cuda")
     ap.add_argument("--skip-ours", action="store_true", help="PyTorch only (checking the script)")
+    ap.add_argument("--ours-device", default="cuda", help="dnabert embed --device (cpu checks the script)")
     args = ap.parse_args()
     tokens = args.batch * args.seq
     train_flops = 3 * forward_flops(args.layers, args.hidden, 4 * args.hidden, args.seq, args.batch)
@@ -125,7 +157,11 @@ def main():
         rows.insert(1, ("train", "dnabert GPU backend", "fp32", s, train_flops))
         if err:
             print(f"dnabert train: {err}")
-        rows.append(("embed", "dnabert", "-", None, embed_flops))
+        rate, err = ours_embed(args)
+        if err:
+            print(f"dnabert embed: {err}")
+        rows.append(("embed", f"dnabert ({args.ours_device})", "fp32",
+                     tokens / rate if rate else None, embed_flops))
     for task, engine, prec, s, flops in rows:
         if s is None:
             print(f"{task:6} {engine:22} {prec:10} {'not run':>8}")
