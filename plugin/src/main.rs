@@ -364,6 +364,13 @@ fn cuda_check(archs: &[String]) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Die quietly when the reader of stdout goes away (`dnabert split-fasta … | head`), as Unix
+    // tools do, instead of panicking on the failed write: Rust ignores SIGPIPE by default.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed(a) => embed(a),

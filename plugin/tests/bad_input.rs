@@ -263,3 +263,21 @@ fn a_killed_run_leaves_no_output_under_the_final_names() {
     assert!(!dir.path().join("genome.npy").exists());
     assert!(!dir.path().join("genome.tsv").exists());
 }
+
+/// A reader that goes away (`dnabert … | head`) ends the program as SIGPIPE ends Unix tools,
+/// not with a panic message about a failed print.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnabert"))
+        .args(["vocab", "--k", "3"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
