@@ -337,20 +337,14 @@ fn init(config: &std::path::Path, output: &std::path::Path) -> Result<()> {
 fn cuda_check(archs: &[String]) -> Result<()> {
     use dnabert::cuda;
     let libs = cuda::libraries();
-    println!(
-        "driver (libcuda)\t{}",
-        if libs.driver { "found" } else { "not found" }
-    );
-    println!("nvrtc\t{}", if libs.nvrtc { "found" } else { "not found" });
-    println!(
-        "cublas\t{}",
-        if libs.cublas { "found" } else { "not found" }
-    );
+    let found = |present| if present { "found" } else { "not found" };
+    println!("driver (libcuda)\t{}", found(libs.driver));
+    println!("nvrtc\t{}", found(libs.nvrtc));
+    println!("cublas\t{}", found(libs.cublas));
     for arch in archs {
-        let arch: &'static str = match arch.as_str() {
-            a if cuda::ARCHS.contains(&a) => cuda::ARCHS.iter().find(|x| **x == a).unwrap(),
-            other => anyhow::bail!("--arch {other}: expected one of {}", cuda::ARCHS.join(", ")),
-        };
+        let arch: &'static str = cuda::ARCHS.iter().find(|a| **a == arch).ok_or_else(|| {
+            anyhow::anyhow!("--arch {arch}: expected one of {}", cuda::ARCHS.join(", "))
+        })?;
         for (family, src) in cuda::FAMILIES {
             let ptx = cuda::compile(family, arch)?;
             println!(

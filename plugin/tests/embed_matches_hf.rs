@@ -250,8 +250,7 @@ fn the_training_engines_encoder_on_the_cpu_matches_hf() {
 fn embed_on_the_gpu_matches_hf() {
     use dnabert::cuda;
     use dnabert::embed::Compute;
-    let libs = cuda::libraries();
-    if !(libs.driver && libs.cublas && libs.nvrtc) {
+    if !cuda::missing_libraries().is_empty() {
         eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
         return;
     }

@@ -14,8 +14,7 @@ use dnabert::train::ops::attention::Shape;
 const REL: f32 = 1e-4;
 
 fn gpu() -> Option<Gpu> {
-    let libs = cuda::libraries();
-    if !(libs.driver && libs.cublas && libs.nvrtc) {
+    if !cuda::missing_libraries().is_empty() {
         eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
         return None;
     }

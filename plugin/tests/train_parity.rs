@@ -311,8 +311,7 @@ fn gradients_with_dropout_match_finite_differences() {
 #[test]
 fn mlm_step_on_the_gpu_matches_pytorch() {
     use dnabert::cuda::{self, backend::Gpu};
-    let libs = cuda::libraries();
-    if !(libs.driver && libs.cublas && libs.nvrtc) {
+    if !cuda::missing_libraries().is_empty() {
         eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
         return;
     }

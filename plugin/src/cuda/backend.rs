@@ -73,8 +73,7 @@ fn rows(n_rows: usize, c: usize) -> LaunchConfig {
 impl Gpu {
     /// Opens GPU `ordinal`, compiles every kernel family for its architecture and loads them.
     pub fn new(ordinal: usize) -> Result<Self> {
-        let libs = super::libraries();
-        if !(libs.driver && libs.nvrtc && libs.cublas) {
+        if !super::missing_libraries().is_empty() {
             bail!(super::unavailable_reason(ordinal));
         }
         let ctx =
@@ -87,16 +86,7 @@ impl Gpu {
         let stream = ctx.default_stream();
         let mut functions = HashMap::new();
         for (family, src) in super::FAMILIES {
-            let ptx = cudarc::nvrtc::compile_ptx_with_opts(
-                super::source(family).expect("listed family"),
-                cudarc::nvrtc::CompileOptions {
-                    arch: Some(arch),
-                    name: Some(format!("{family}.cu")),
-                    options: vec!["--std=c++17".into()],
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("{family}.cu for {arch}: {e:?}"))?;
+            let ptx = super::compile_ptx(family, arch)?;
             let module = ctx.load_module(ptx)?;
             for name in super::kernel_names(src) {
                 let name: &'static str = Box::leak(name.to_owned().into_boxed_str());

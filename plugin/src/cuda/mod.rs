@@ -68,7 +68,7 @@ pub fn libraries() -> Libraries {
     }
 }
 
-/// PTX for one family and architecture; errors carry NVRTC's log.
+/// PTX source for one family and architecture; errors carry NVRTC's log.
 pub fn compile(family: &str, arch: &'static str) -> Result<String> {
     if !libraries().nvrtc {
         bail!(
@@ -76,6 +76,12 @@ pub fn compile(family: &str, arch: &'static str) -> Result<String> {
              `pip install nvidia-cuda-nvrtc` and put its lib folder on LD_LIBRARY_PATH"
         );
     }
+    Ok(compile_ptx(family, arch)?.to_src())
+}
+
+/// NVRTC's compilation of a family, for a caller that has checked NVRTC loads (cudarc panics
+/// otherwise).
+fn compile_ptx(family: &str, arch: &'static str) -> Result<cudarc::nvrtc::Ptx> {
     let src = source(family).with_context(|| format!("no kernel family '{family}'"))?;
     let opts = cudarc::nvrtc::CompileOptions {
         arch: Some(arch),
@@ -83,9 +89,8 @@ pub fn compile(family: &str, arch: &'static str) -> Result<String> {
         options: vec!["--std=c++17".into()],
         ..Default::default()
     };
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts)
-        .map_err(|e| anyhow::anyhow!("{family}.cu for {arch}: {e:?}"))?;
-    Ok(ptx.to_src())
+    cudarc::nvrtc::compile_ptx_with_opts(src, opts)
+        .map_err(|e| anyhow::anyhow!("{family}.cu for {arch}: {e:?}"))
 }
 
 /// The CUDA libraries this machine cannot load, by name.
