@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::embed::INDEX_HEADER;
 use crate::fasta::FastaReader;
 use crate::io_util::AtomicFile;
 use crate::npy::NpyWriter;
@@ -60,15 +61,17 @@ pub fn split_fasta(input: &Path, dir: &Path, chunk_bases: u64) -> Result<SplitSu
         let record = record?;
         summary.records += 1;
         let len = record.seq.len() as u64;
+        // A record that fits in a chunk is never cut; one that does not is cut into pieces of
+        // `chunk_bases`, each of which starts a chunk of its own.
+        let cut = len > chunk_bases;
         let mut from = 0u64;
         while from < len {
             let to = (from + chunk_bases).min(len);
-            // A record that fits in a chunk is never cut; one that does not is cut into pieces
-            // of `chunk_bases`, each of which starts a chunk of its own.
-            let fits = current.as_ref().is_some_and(|(_, filled)| {
-                *filled + (to - from) <= chunk_bases && (len <= chunk_bases || *filled == 0)
-            });
-            if !fits {
+            let joins_open_chunk = !cut
+                && current
+                    .as_ref()
+                    .is_some_and(|(_, filled)| filled + len <= chunk_bases);
+            if !joins_open_chunk {
                 if let Some((file, _)) = current.take() {
                     file.commit()?;
                 }
@@ -77,10 +80,10 @@ pub fn split_fasta(input: &Path, dir: &Path, chunk_bases: u64) -> Result<SplitSu
                 summary.chunks.push(path);
             }
             let (file, filled) = current.as_mut().expect("a chunk is open");
-            let piece_id = if len <= chunk_bases {
-                record.id.to_owned()
-            } else {
+            let piece_id = if cut {
                 format!("{}:{}-{}", record.id, from + 1, to)
+            } else {
+                record.id.to_owned()
             };
             write_record(file, &piece_id, &record.seq[from as usize..to as usize])?;
             let chunk = chunk_name(summary.chunks.len());
@@ -214,7 +217,7 @@ pub fn gather_embeddings(
     }
     let mut npy: Option<NpyWriter> = None;
     let mut tsv = AtomicFile::create(&tsv_out)?;
-    writeln!(tsv, "seq_id\tstart\tend\trow")?;
+    writeln!(tsv, "{INDEX_HEADER}")?;
     let mut summary = GatherSummary::default();
     for chunk in chunks {
         let prefix = prefixes.get(chunk).with_context(|| {
@@ -245,7 +248,7 @@ pub fn gather_embeddings(
         )
         .lines();
         match lines.next() {
-            Some(Ok(h)) if h == "seq_id\tstart\tend\trow" => {}
+            Some(Ok(h)) if h == INDEX_HEADER => {}
             _ => bail!("{}:1: not a dnabert embed index", part_tsv.display()),
         }
         for (i, line) in lines.enumerate() {

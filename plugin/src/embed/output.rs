@@ -10,6 +10,9 @@ use anyhow::{Context, Result};
 use crate::io_util::AtomicFile;
 use crate::npy::NpyWriter;
 
+/// The header of `PREFIX.tsv`, the index of an embeddings file.
+pub const INDEX_HEADER: &str = "seq_id\tstart\tend\trow";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rows {
     /// One row per k-mer.
@@ -60,7 +63,7 @@ impl Assembler {
     ) -> Result<Self> {
         let npy = NpyWriter::create(npy_path, hidden)?;
         let mut tsv = AtomicFile::create(tsv_path)?;
-        writeln!(tsv, "seq_id\tstart\tend\trow")
+        writeln!(tsv, "{INDEX_HEADER}")
             .with_context(|| format!("{}: write failed", tsv_path.display()))?;
         Ok(Self {
             rows,
