@@ -20,11 +20,10 @@ pub struct BackendEngine<B: Backend> {
 }
 
 impl<B: Backend + Send> BackendEngine<B> {
-    /// The model folder's encoder weights (an MLM head, if there is one, is not loaded).
+    /// The model folder's encoder weights (any head the checkpoint has is not loaded).
     pub fn new(be: B, model: &ModelDir) -> Result<Self> {
-        let mut host = Params::bert_mlm(&model.config);
-        let file = model.path.join("model.safetensors");
-        store::load_into(&mut host, &file, |n| n.starts_with("cls."))?;
+        let mut host = Params::bert_encoder(&model.config);
+        store::load_into(&mut host, &model.path.join("model.safetensors"), |_| false)?;
         Ok(Self {
             params: host.to_backend(&be),
             config: model.config.clone(),

@@ -43,6 +43,11 @@ impl Params<Cpu> {
         }
     }
 
+    /// Zeros in the layout of the encoder alone (`BertModel` without its pooler).
+    pub fn bert_encoder(config: &BertConfig) -> Self {
+        Self::new(encoder_names(config))
+    }
+
     /// Zeros in the layout of `BertForMaskedLM` for `config` (decoder weight tied).
     pub fn bert_mlm(config: &BertConfig) -> Self {
         let (h, v) = (config.hidden_size, config.vocab_size);
