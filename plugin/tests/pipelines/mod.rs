@@ -28,8 +28,11 @@ pub fn path_env() -> OsString {
     std::env::join_paths(dirs).unwrap()
 }
 
-fn required() -> bool {
-    std::env::var("DNABERT_REQUIRE_ENGINES").is_ok_and(|v| v == "1")
+/// Says why a test is skipped, or fails it where skipping is not allowed (CI).
+pub fn skip(why: &str) {
+    let required = std::env::var("DNABERT_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
+    assert!(!required, "{why} (DNABERT_REQUIRE_ENGINES=1)");
+    eprintln!("SKIPPED: {why}");
 }
 
 /// The engine's executable, or `None` (after saying why) when the test should be skipped.
@@ -38,12 +41,10 @@ pub fn engine(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file());
     if found.is_none() {
-        let msg = format!(
+        skip(&format!(
             "{name} not found in .engines/bin or on PATH: run tests/engines/install.sh to install \
              the workflow engines"
-        );
-        assert!(!required(), "{msg} (DNABERT_REQUIRE_ENGINES=1)");
-        eprintln!("SKIPPED: {msg}");
+        ));
     }
     found
 }
