@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use anyhow::{bail, Result};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Device {
     #[default]
@@ -37,20 +35,6 @@ impl fmt::Display for Device {
     }
 }
 
-impl Device {
-    /// For the stage that runs on the CPU only (predict): a GPU request is refused before any
-    /// work starts, rather than quietly running on the CPU.
-    pub fn require_cpu(self) -> Result<()> {
-        match self {
-            Device::Cpu => Ok(()),
-            Device::Cuda(n) => bail!(
-                "--device cuda:{n}: predict runs on the CPU only so far (embed, pretrain and \
-                 finetune have an experimental GPU backend); run with --device cpu"
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +46,5 @@ mod tests {
         assert_eq!("cuda:3".parse(), Ok(Device::Cuda(3)));
         assert!("gpu".parse::<Device>().is_err());
         assert!("cuda:x".parse::<Device>().is_err());
-        assert!(Device::Cuda(1).require_cpu().is_err());
     }
 }

@@ -118,7 +118,7 @@ enum Command {
         output: PathBuf,
         #[arg(long, default_value_t = 16)]
         batch_size: usize,
-        /// Where to run: cpu only so far (cuda[:N] is refused with an error).
+        /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on one).
         #[arg(long, default_value = "cpu")]
         device: Device,
     },
@@ -433,10 +433,13 @@ fn main() -> ExitCode {
             output,
             batch_size,
             device,
-        } => device
-            .require_cpu()
-            .and_then(|()| dnabert::train::predict::run(&model, &input, &output, batch_size))
-            .map(|n| println!("{}\t{n} rows", output.display())),
+        } => match device {
+            Device::Cpu => dnabert::train::predict::run(&model, &input, &output, batch_size),
+            Device::Cuda(n) => Gpu::new(n).and_then(|gpu| {
+                dnabert::train::predict::run_on(&gpu, &model, &input, &output, batch_size)
+            }),
+        }
+        .map(|n| println!("{}\t{n} rows", output.display())),
         Command::SpliceSites {
             fasta,
             annotation,

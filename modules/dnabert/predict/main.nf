@@ -1,6 +1,7 @@
 process DNABERT_PREDICT {
     tag "$meta.id"
     label 'process_medium'
+    label 'process_gpu'
 
     container "${ workflow.containerEngine in ['singularity', 'apptainer'] ? 'dnabert-0.1.0.sif' : 'dnabert:0.1.0' }"
 
@@ -17,9 +18,11 @@ process DNABERT_PREDICT {
 
     script:
     def args = task.ext.args ?: ''
+    def device = task.ext.use_gpu ? '--device cuda' : ''
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     dnabert predict \\
+        $device \\
         --model $model \\
         --input $input \\
         --output ${prefix}.predictions.tsv \\

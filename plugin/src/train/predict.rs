@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
+use super::backend::Backend;
 use super::classify::Head;
 use super::cpu::Cpu;
 use super::finetune::{probabilities, read_table};
@@ -20,6 +21,24 @@ type Row = (String, usize, usize, Option<usize>, Vec<u8>);
 
 /// Writes `id start end predicted prob_0 … prob_{n-1}` (plus `label` for tables), atomically.
 pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Result<usize> {
+    run_on(
+        &Cpu::new(super::default_threads()),
+        model_dir,
+        input,
+        output,
+        batch,
+    )
+}
+
+/// [`run`] on any backend: the same classifier forward pass as fine-tuning's evaluation, so a
+/// model fine-tuned on one device predicts with the same numbers on another.
+pub fn run_on<B: Backend>(
+    be: &B,
+    model_dir: &Path,
+    input: &Path,
+    output: &Path,
+    batch: usize,
+) -> Result<usize> {
     let model = ModelDir::open(model_dir)?;
     let weights = store::load_tensors(&model_dir.join("model.safetensors"))?;
     // The head is read off the tensors: `classifier.weight` for [CLS], `classifier.out_proj.*`
@@ -37,15 +56,15 @@ pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Resul
             model_dir.display()
         ),
     };
-    let mut params = Params::bert_classifier(&model.config, n, head);
+    let mut host = Params::bert_classifier(&model.config, n, head);
     store::fill_from(
-        &mut params,
+        &mut host,
         &weights,
         &model_dir.join("model.safetensors"),
         |_| false,
     )?;
     drop(weights);
-    let be = Cpu::new(super::default_threads());
+    let params = host.to_backend(be);
 
     let window = model.config.max_position_embeddings - 2;
     let k = model.k();
@@ -82,7 +101,7 @@ pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Resul
         }
     }
     let seqs: Vec<&[u8]> = rows.iter().map(|r| r.4.as_slice()).collect();
-    let probs = probabilities(&be, &model, &params, head, &seqs, n, batch);
+    let probs = probabilities(be, &model, &params, head, &seqs, n, batch);
     let mut out = AtomicFile::create(output)?;
     let probs_header: Vec<String> = (0..n).map(|i| format!("prob_{i}")).collect();
     let label_col = if is_fasta { "" } else { "\tlabel" };
