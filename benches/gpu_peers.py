@@ -6,9 +6,9 @@
 Training: a masked-LM step (forward, backward, AdamW), BertForMaskedLM at DNABERT-base size
 (12 x 768, 12 heads, k = 6: 4101 tokens), `--batch` x `--seq` tokens, labels on every 7th token.
 PyTorch runs it with bf16 autocast and SDPA attention (fp32 master weights); ours is
-`cargo bench --bench train_step -- --device cuda`, fp32 today (bf16 is not written yet), so the
-precision column says which is which. Embed: BertModel forward only, bf16 (PyTorch); ours is
-`dnabert embed --device cuda` (fp32) of random DNA with a freshly initialised model of the same
+`cargo bench --bench train_step -- --device cuda`, once with fp32 products and once with bf16
+ones (mixed precision: bf16 GEMM inputs, fp32 accumulation, fp32 master weights). Embed: BertModel forward only, bf16 (PyTorch); ours is
+`dnabert embed --device cuda` (fp32 and bf16 products) of random DNA with a freshly initialised model of the same
 size, whole tool included (FASTA reading, windows, writing), from the rate it reports. MFU = model FLOP/s (3 x forward for training, 1 x for embed,
 matrix products only) / `--peak-tflops` (the card's dense bf16 peak: ~790 TFLOP/s measured on
 H100/H200). Needs torch with CUDA and transformers. `--torch-device cpu` with a small
@@ -93,9 +93,10 @@ def torch_embed(args):
     return timed(fwd, args.steps, dev)
 
 
-def ours_train(args):
+def ours_train(args, precision):
     out = subprocess.run(
         ["cargo", "bench", "-q", "-p", "dnabert", "--bench", "train_step", "--", "--device", "cuda",
+         "--precision", precision,
          "--layers", str(args.layers), "--hidden", str(args.hidden), "--heads", str(args.hidden // 64),
          "--intermediate", str(4 * args.hidden), "--seq", str(args.seq), "--batch", str(args.batch),
          "--steps", str(args.steps)],
@@ -105,7 +106,7 @@ def ours_train(args):
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds_per_step"], None
 
 
-def ours_embed(args):
+def ours_embed(args, precision):
     """tokens/s of `dnabert embed` on `--ours-device`, or (None, why)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -123,7 +124,7 @@ def ours_embed(args):
         if init.returncode != 0:
             return None, init.stderr.strip()[-300:]
         out = subprocess.run(
-            dnabert + ["embed", "--device", args.ours_device, "--model", str(tmp / "m"), "--input", str(tmp / "in.fa"),
+            dnabert + ["embed", "--device", args.ours_device, "--precision", precision, "--model", str(tmp / "m"), "--input", str(tmp / "in.fa"),
                        "--output", str(tmp / "out"), "--pooling", "mean", "--batch-size", str(args.batch)],
             cwd=ROOT, capture_output=True, text=True)
         m = re.search(r"\(([\d.]+) tokens/s\)", out.stderr)
@@ -152,15 +153,17 @@ def main():
     print(f"{'task':6} {'engine':22} {'precision':10} {'s/step':>8} {'tokens/s':>10} {'TFLOP/s':>8} {'MFU':>6}")
     rows = [("train", "PyTorch (SDPA)", "bf16 amp", torch_train(args), train_flops),
             ("embed", "PyTorch (SDPA)", "bf16 amp", torch_embed(args), embed_flops)]
-    if not args.skip_ours:
-        s, err = ours_train(args)
-        rows.insert(1, ("train", "dnabert GPU backend", "fp32", s, train_flops))
+    # The CPU computes in fp32 only, so checking the script on a CPU runs that one.
+    precisions = ["fp32", "bf16"] if args.ours_device != "cpu" else ["fp32"]
+    for precision in [] if args.skip_ours else precisions:
+        s, err = ours_train(args, precision)
+        rows.insert(1, ("train", "dnabert GPU backend", precision, s, train_flops))
         if err:
-            print(f"dnabert train: {err}")
-        rate, err = ours_embed(args)
+            print(f"dnabert train ({precision}): {err}")
+        rate, err = ours_embed(args, precision)
         if err:
-            print(f"dnabert embed: {err}")
-        rows.append(("embed", f"dnabert ({args.ours_device})", "fp32",
+            print(f"dnabert embed ({precision}): {err}")
+        rows.append(("embed", f"dnabert ({args.ours_device})", precision,
                      tokens / rate if rate else None, embed_flops))
     for task, engine, prec, s, flops in rows:
         if s is None:

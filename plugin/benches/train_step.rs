@@ -1,7 +1,8 @@
 //! One masked-LM training step (forward, backward, AdamW) at a given model size, timed, on the
 //! CPU backend or (`--device cuda`, experimental) the GPU backend:
 //! `cargo bench -p dnabert --bench train_step -- [--layers 12 --hidden 768 --heads 12
-//! --intermediate 3072 --seq 512 --batch 1 --threads 2 --steps 3 --k 6 --device cpu]`.
+//! --intermediate 3072 --seq 512 --batch 1 --threads 2 --steps 3 --k 6 --device cpu --precision fp32]` (`--precision bf16`: mixed precision, GPU
+//! only).
 //!
 //! Prints one JSON line: seconds per step (median after a warm-up step), tokens/s, and the
 //! FLOP/s of the step counted as 3 × the forward pass's matrix products (encoder, attention
@@ -57,20 +58,34 @@ fn main() {
     };
     let mut host = Params::bert_mlm(&config);
     store::init(&mut host, 0, |_| true);
-    let device = args
-        .iter()
-        .position(|a| a == "--device")
-        .and_then(|i| args.get(i + 1))
-        .map_or("cpu", String::as_str);
-    let (engine, times) = match device {
-        "cpu" => (
-            "dnabert-cpu",
-            steps_timed(&Cpu::new(threads), &config, &host, batch, seq, steps),
-        ),
-        "cuda" => {
-            let gpu = dnabert::cuda::backend::Gpu::new(0).unwrap_or_else(|e| panic!("{e:#}"));
+    let text = |name: &str, default: &'static str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, String::as_str)
+            .to_owned()
+    };
+    let precision: dnabert::device::Precision = text("--precision", "fp32")
+        .parse()
+        .unwrap_or_else(|e| panic!("--precision {e}"));
+    let (engine, times) = match text("--device", "cpu").as_str() {
+        "cpu" => {
+            assert_eq!(
+                precision.to_string(),
+                "fp32",
+                "the CPU computes in fp32 only"
+            );
             (
-                "dnabert-cuda-fp32",
+                "dnabert-cpu".to_owned(),
+                steps_timed(&Cpu::new(threads), &config, &host, batch, seq, steps),
+            )
+        }
+        "cuda" => {
+            let gpu = dnabert::cuda::backend::Gpu::new(0)
+                .unwrap_or_else(|e| panic!("{e:#}"))
+                .with_precision(precision);
+            (
+                format!("dnabert-cuda-{precision}"),
                 steps_timed(&gpu, &config, &host, batch, seq, steps),
             )
         }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use dnabert::cuda::backend::Gpu;
-use dnabert::device::Device;
+use dnabert::device::{Device, Precision};
 use dnabert::embed::{self, EmbedOptions, Pooling};
 use dnabert::model_dir::ModelDir;
 use dnabert::vocab;
@@ -59,9 +59,8 @@ enum Command {
     Pretrain {
         #[arg(long)]
         config: PathBuf,
-        /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on one).
-        #[arg(long, default_value = "cpu")]
-        device: Device,
+        #[command(flatten)]
+        place: Placement,
         #[arg(long)]
         resume: bool,
         /// Genome FASTA files to sample from, replacing data.fasta (repeat or comma-separate).
@@ -84,9 +83,8 @@ enum Command {
     Finetune {
         #[arg(long)]
         config: PathBuf,
-        /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on one).
-        #[arg(long, default_value = "cpu")]
-        device: Device,
+        #[command(flatten)]
+        place: Placement,
         /// Model folder to start from, replacing model.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -118,9 +116,8 @@ enum Command {
         output: PathBuf,
         #[arg(long, default_value_t = 16)]
         batch_size: usize,
-        /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on one).
-        #[arg(long, default_value = "cpu")]
-        device: Device,
+        #[command(flatten)]
+        place: Placement,
     },
     /// Build the splice-site dataset (donor / acceptor / neither windows) from a genome and its
     /// GFF3 or GTF annotation: DIR/{train,validation,test}.tsv and DIR/summary.{json,md}.
@@ -249,9 +246,43 @@ struct EmbedArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Where to run: cpu (tract), or cuda[:N] (experimental: written without a GPU and not yet run on one).
+    #[command(flatten)]
+    place: Placement,
+}
+
+/// `--device` and `--precision`, for the stages that can run on a GPU.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct Placement {
+    /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on
+    /// one).
     #[arg(long, default_value = "cpu")]
     device: Device,
+    /// The GPU's matrix products: fp32, or bf16 (mixed precision: bf16 copies of each
+    /// product's inputs, fp32 accumulation; weights, gradients, optimizer state and
+    /// checkpoints stay fp32). The CPU computes in fp32 only.
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
+}
+
+impl Placement {
+    /// The GPU ordinal and precision, or `None` for the CPU; bf16 on the CPU is refused, not
+    /// ignored.
+    fn target(self) -> Result<Option<(usize, Precision)>> {
+        match (self.device, self.precision) {
+            (Device::Cpu, Precision::F32) => Ok(None),
+            (Device::Cpu, p) => anyhow::bail!(
+                "--precision {p} runs on a GPU only (--device cuda); the CPU computes in fp32"
+            ),
+            (Device::Cuda(n), p) => Ok(Some((n, p))),
+        }
+    }
+
+    /// The GPU to run on, opened, or `None` for the CPU.
+    fn gpu(self) -> Result<Option<Gpu>> {
+        self.target()?
+            .map(|(n, p)| Gpu::new(n).map(|g| g.with_precision(p)))
+            .transpose()
+    }
 }
 
 fn embed(a: EmbedArgs) -> Result<()> {
@@ -272,9 +303,9 @@ fn embed(a: EmbedArgs) -> Result<()> {
         threads,
         threads_per_window: a.threads_per_window,
         progress: !a.quiet,
-        compute: match a.device {
-            Device::Cpu => embed::Compute::Tract,
-            Device::Cuda(n) => embed::Compute::Cuda(n),
+        compute: match a.place.target()? {
+            None => embed::Compute::Tract,
+            Some((n, p)) => embed::Compute::Cuda(n, p),
         },
     };
     let s = embed::run(&opts)?;
@@ -374,7 +405,7 @@ fn main() -> ExitCode {
         Command::Init { config, output } => init(&config, &output),
         Command::Pretrain {
             config,
-            device,
+            place,
             resume,
             fasta,
             init_from,
@@ -395,17 +426,15 @@ fn main() -> ExitCode {
             })
             .and_then(|c| {
                 let limit = dnabert::train::pretrain::RunLimit { stop_after: None };
-                match device {
-                    Device::Cpu => dnabert::train::pretrain::run(&c, resume, limit),
-                    Device::Cuda(n) => {
-                        dnabert::train::pretrain::run_on(&Gpu::new(n)?, &c, resume, limit)
-                    }
+                match place.gpu()? {
+                    None => dnabert::train::pretrain::run(&c, resume, limit),
+                    Some(gpu) => dnabert::train::pretrain::run_on(&gpu, &c, resume, limit),
                 }
             })
             .map(|dir| println!("{}", dir.display())),
         Command::Finetune {
             config,
-            device,
+            place,
             model,
             train,
             validation,
@@ -422,9 +451,9 @@ fn main() -> ExitCode {
                 c.threads = threads.unwrap_or(c.threads);
                 c
             })
-            .and_then(|c| match device {
-                Device::Cpu => dnabert::train::finetune::run(&c),
-                Device::Cuda(n) => dnabert::train::finetune::run_on(&Gpu::new(n)?, &c),
+            .and_then(|c| match place.gpu()? {
+                None => dnabert::train::finetune::run(&c),
+                Some(gpu) => dnabert::train::finetune::run_on(&gpu, &c),
             })
             .map(|dir| println!("{}", dir.display())),
         Command::Predict {
@@ -432,14 +461,16 @@ fn main() -> ExitCode {
             input,
             output,
             batch_size,
-            device,
-        } => match device {
-            Device::Cpu => dnabert::train::predict::run(&model, &input, &output, batch_size),
-            Device::Cuda(n) => Gpu::new(n).and_then(|gpu| {
-                dnabert::train::predict::run_on(&gpu, &model, &input, &output, batch_size)
-            }),
-        }
-        .map(|n| println!("{}\t{n} rows", output.display())),
+            place,
+        } => place
+            .gpu()
+            .and_then(|gpu| match gpu {
+                None => dnabert::train::predict::run(&model, &input, &output, batch_size),
+                Some(gpu) => {
+                    dnabert::train::predict::run_on(&gpu, &model, &input, &output, batch_size)
+                }
+            })
+            .map(|n| println!("{}\t{n} rows", output.display())),
         Command::SpliceSites {
             fasta,
             annotation,

@@ -57,6 +57,25 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
         );
     }
 
+    // bf16 products are a GPU mode: asking for them on the CPU is an error, not a quiet fp32 run.
+    let out = std::process::Command::new(bin)
+        .args([
+            "embed",
+            "--precision",
+            "bf16",
+            "--model",
+            "x",
+            "--input",
+            "y",
+            "--output",
+            "z",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--precision bf16 runs on a GPU only"), "{err}");
+
     let dir = tempfile::tempdir().unwrap();
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::process::Command::new(bin)

@@ -1,5 +1,8 @@
-//! `Gpu`: the training `Backend` on one NVIDIA GPU, fp32, over the kernels of `kernels/` and
-//! cuBLAS; `pretrain`/`finetune --device cuda` use it. **Written without a GPU and never run**:
+//! `Gpu`: the training `Backend` on one NVIDIA GPU over the kernels of `kernels/` and cuBLAS;
+//! `pretrain`/`finetune`/`embed`/`predict --device cuda` use it. Matrix products run in fp32 or,
+//! with [`Precision::Bf16`], on bf16 copies of their inputs with fp32 accumulation and fp32
+//! outputs (what `torch.autocast(dtype=bfloat16)` does for a linear layer); everything else, the
+//! weights, their gradients and the optimizer state stay fp32. **Written without a GPU and never run**:
 //! it compiles, and `plugin/tests/gpu_parity.rs` and `train_parity.rs` hold it to the CPU backend
 //! and to PyTorch on the first machine with a driver, where they run instead of skipping.
 //!
@@ -15,11 +18,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cudarc::cublas::sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
 use cudarc::cublas::{result as blas, CudaBlas};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
 };
 
+pub use crate::device::Precision;
 use crate::train::backend::Backend;
 use crate::train::ops::adamw::AdamW;
 use crate::train::ops::attention::Shape;
@@ -39,10 +44,12 @@ pub struct DViewMut<'a> {
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
+#[derive(Clone)]
 pub struct Gpu {
     stream: Arc<CudaStream>,
     blas: Arc<CudaBlas>,
     functions: Arc<HashMap<&'static str, CudaFunction>>,
+    precision: Precision,
 }
 
 // SAFETY: cuBLAS handles are used from one stream; the training loop calls the backend from one
@@ -98,7 +105,20 @@ impl Gpu {
             stream,
             blas: Arc::new(blas),
             functions: Arc::new(functions),
+            precision: Precision::F32,
         })
+    }
+
+    /// The same GPU (stream, cuBLAS handle, loaded kernels) with products in `precision`.
+    pub fn with_precision(&self, precision: Precision) -> Self {
+        Self {
+            precision,
+            ..self.clone()
+        }
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn f(&self, name: &str) -> &CudaFunction {
@@ -117,8 +137,9 @@ impl Gpu {
     }
 
     /// Column-major `C = op(A)·op(B) + beta·C`, raw device pointers: one strided batch of one.
+    /// A and B hold elements of this backend's precision (see [`Gpu::operand`]); C is fp32.
     #[allow(clippy::too_many_arguments)]
-    fn sgemm(
+    fn gemm(
         &self,
         ta: bool,
         tb: bool,
@@ -131,12 +152,13 @@ impl Gpu {
         c: u64,
         ldc: usize,
     ) {
-        self.sgemm_batched(ta, tb, mnk, (a, lda, 0), (b, ldb, 0), beta, (c, ldc, 0), 1);
+        self.gemm_batched(ta, tb, mnk, (a, lda, 0), (b, ldb, 0), beta, (c, ldc, 0), 1);
     }
 
-    /// `C = op(A)·op(B) + beta·C` over `batch` matrices at fixed strides (column-major).
+    /// `C = op(A)·op(B) + beta·C` over `batch` matrices at fixed strides (column-major), with
+    /// fp32 accumulation whatever the inputs are. Strides and leading dimensions are in elements.
     #[allow(clippy::too_many_arguments)]
-    fn sgemm_batched(
+    fn gemm_batched(
         &self,
         ta: bool,
         tb: bool,
@@ -148,31 +170,43 @@ impl Gpu {
         batch: usize,
     ) {
         let op = |t| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
+        let inputs = match self.precision {
+            Precision::F32 => cudaDataType::CUDA_R_32F,
+            Precision::Bf16 => cudaDataType::CUDA_R_16BF,
+        };
         let alpha = 1.0f32;
-        // SAFETY: as in sgemm, for every matrix of the batch.
+        // SAFETY: every pointer is a live device allocation on this backend's stream, holding
+        // the m×k, k×n and m×n matrices (times `batch`, at the strides) that the callers size
+        // their views for. COMPUTE_32F keeps fp32 inputs exact (no TF32: the handle's math mode
+        // is left at its default).
         unsafe {
-            blas::sgemm_strided_batched(
+            blas::gemm_strided_batched_ex(
                 *self.blas.handle(),
                 op(ta),
                 op(tb),
                 m as i32,
                 n as i32,
                 k as i32,
-                &alpha,
-                a as *const f32,
+                (&alpha as *const f32).cast(),
+                a as *const _,
+                inputs,
                 lda as i32,
                 sa as i64,
-                b as *const f32,
+                b as *const _,
+                inputs,
                 ldb as i32,
                 sb as i64,
-                &beta,
-                c as *mut f32,
+                (&beta as *const f32).cast(),
+                c as *mut _,
+                cudaDataType::CUDA_R_32F,
                 ldc as i32,
                 sc as i64,
                 batch as i32,
+                cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
             )
         }
-        .expect("cublasSgemmStridedBatched");
+        .expect("cublasGemmStridedBatchedEx");
     }
 }
 
@@ -186,7 +220,7 @@ enum Heads {
 
 impl Gpu {
     /// `C = op(A)·op(B) + beta·C` for every (batch row, head): one strided batch over the heads
-    /// per batch row.
+    /// per batch row. A and B come from [`Gpu::operand`].
     #[allow(clippy::too_many_arguments)]
     fn per_head(
         &self,
@@ -200,12 +234,15 @@ impl Gpu {
     ) {
         let (s, h, d) = (sh.seq, sh.heads, sh.head_dim);
         let (cc, ss) = (h * d, s * s);
-        let at = |x: Heads, bi: usize| match x {
-            Heads::Tokens(p) => (p + 4 * (bi * s * cc) as u64, cc, d),
-            Heads::Scores(p) => (p + 4 * (bi * h * ss) as u64, s, ss),
+        // Bytes per element: the inputs are in this backend's precision, the output fp32.
+        let at = |x: Heads, bi: usize, bytes: usize| match x {
+            Heads::Tokens(p) => (p + (bytes * bi * s * cc) as u64, cc, d),
+            Heads::Scores(p) => (p + (bytes * bi * h * ss) as u64, s, ss),
         };
+        let input = self.precision.bytes();
         for bi in 0..sh.batch {
-            self.sgemm_batched(ta, tb, mnk, at(a, bi), at(b, bi), beta, at(c, bi), h);
+            let (a, b, c) = (at(a, bi, input), at(b, bi, input), at(c, bi, 4));
+            self.gemm_batched(ta, tb, mnk, a, b, beta, c, h);
         }
     }
 }
@@ -233,7 +270,37 @@ macro_rules! launch {
     }};
 }
 
+/// A product's input as the GEMM reads it: the fp32 buffer itself, or a bf16 copy that lives
+/// until the product is enqueued (freed in stream order after it).
+struct Operand {
+    ptr: u64,
+    _copy: Option<CudaSlice<u16>>,
+}
+
 impl Gpu {
+    /// `len` fp32 values at `ptr`, in this backend's precision for a matrix product.
+    fn operand(&self, ptr: u64, len: usize) -> Operand {
+        match self.precision {
+            Precision::F32 => Operand { ptr, _copy: None },
+            Precision::Bf16 => {
+                // SAFETY: every element is written by the cast before any product reads it.
+                let copy = unsafe { self.stream.alloc::<u16>(len) }.expect("device allocation");
+                launch!(
+                    self,
+                    "cast_f32_to_bf16",
+                    grid(len),
+                    self.ptr(&copy),
+                    ptr,
+                    len
+                );
+                Operand {
+                    ptr: self.ptr(&copy),
+                    _copy: Some(copy),
+                }
+            }
+        }
+    }
+
     /// Row gather / scatter-add: `kernel(dst, src, rows, c)` with the row indices on the device.
     fn by_rows(&self, kernel: &str, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
         if rows.is_empty() {
@@ -317,11 +384,7 @@ impl Backend for Gpu {
         1
     }
     fn share(&self, _parts: usize) -> Self {
-        Gpu {
-            stream: self.stream.clone(),
-            blas: self.blas.clone(),
-            functions: self.functions.clone(),
-        }
+        self.clone()
     }
 
     fn add_scaled(&self, y: DViewMut<'_>, x: DView<'_>, a: f32) {
@@ -413,7 +476,8 @@ impl Backend for Gpu {
         o: usize,
     ) {
         // Yᵀ (O × T) = W (O × I) · Xᵀ; row-major W is column-major Wᵀ, hence op(A) = T.
-        self.sgemm(true, false, (o, t, i), w.ptr, i, x.ptr, i, 0.0, y.ptr, o);
+        let (w, x) = (self.operand(w.ptr, w.len), self.operand(x.ptr, x.len));
+        self.gemm(true, false, (o, t, i), w.ptr, i, x.ptr, i, 0.0, y.ptr, o);
         launch!(
             self,
             "add_bias_rows",
@@ -436,10 +500,34 @@ impl Backend for Gpu {
         i: usize,
         o: usize,
     ) {
+        let dy_in = self.operand(dy.ptr, dy.len);
+        let (w, x) = (self.operand(w.ptr, w.len), self.operand(x.ptr, x.len));
         // dXᵀ (I × T) += Wᵀ (I × O) · dYᵀ (O × T)
-        self.sgemm(false, false, (i, t, o), w.ptr, i, dy.ptr, o, 1.0, dx.ptr, i);
+        self.gemm(
+            false,
+            false,
+            (i, t, o),
+            w.ptr,
+            i,
+            dy_in.ptr,
+            o,
+            1.0,
+            dx.ptr,
+            i,
+        );
         // dWᵀ (I × O) += Xᵀ (I × T) · dY (T × O)
-        self.sgemm(false, true, (i, o, t), x.ptr, i, dy.ptr, o, 1.0, dw.ptr, i);
+        self.gemm(
+            false,
+            true,
+            (i, o, t),
+            x.ptr,
+            i,
+            dy_in.ptr,
+            o,
+            1.0,
+            dw.ptr,
+            i,
+        );
         launch!(
             self,
             "sum_rows_into",
@@ -567,6 +655,7 @@ impl Backend for Gpu {
         let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
         // Scores of (b, h) at probs[(b·H + h)·S²]: Pᵀ = K · Qᵀ per head.
         let (tok, sc) = (Heads::Tokens, Heads::Scores);
+        let (q, k) = (self.operand(q.ptr, q.len), self.operand(k.ptr, k.len));
         self.per_head(
             sh,
             (true, false),
@@ -604,12 +693,13 @@ impl Backend for Gpu {
             seed
         );
         // ctxᵀ (d × S per head) = Vᵀ · Wᵀ.
+        let (v, w) = (self.operand(v.ptr, v.len), self.operand(w_ptr, probs.len));
         self.per_head(
             sh,
             (false, false),
             (d, s, s),
             tok(v.ptr),
-            sc(w_ptr),
+            sc(w.ptr),
             0.0,
             tok(ctx.ptr),
         );
@@ -653,6 +743,8 @@ impl Backend for Gpu {
             .expect("device allocation");
         let dw_ptr = self.ptr(&dw);
         let (tok, sc) = (Heads::Tokens, Heads::Scores);
+        let (v, dctx) = (self.operand(v.ptr, v.len), self.operand(dctx.ptr, dctx.len));
+        let w = self.operand(w_ptr, probs.len);
         // dWᵀ (S × S) = V · dctxᵀ;  dVᵀ (d × S) += dctxᵀ · W
         self.per_head(
             sh,
@@ -668,7 +760,7 @@ impl Backend for Gpu {
             (false, true),
             (d, s, s),
             tok(dctx.ptr),
-            sc(w_ptr),
+            sc(w.ptr),
             1.0,
             tok(dv.ptr),
         );
@@ -684,12 +776,14 @@ impl Backend for Gpu {
             scale
         );
         // dQᵀ (d × S) += Kᵀ · dSᵀ (row-major dS is column-major dSᵀ);  dKᵀ (d × S) += Qᵀ · dS
+        let (q, k) = (self.operand(q.ptr, q.len), self.operand(k.ptr, k.len));
+        let ds = self.operand(dw_ptr, probs.len);
         self.per_head(
             sh,
             (false, false),
             (d, s, s),
             tok(k.ptr),
-            sc(dw_ptr),
+            sc(ds.ptr),
             1.0,
             tok(dq.ptr),
         );
@@ -698,7 +792,7 @@ impl Backend for Gpu {
             (false, true),
             (d, s, s),
             tok(q.ptr),
-            sc(dw_ptr),
+            sc(ds.ptr),
             1.0,
             tok(dk.ptr),
         );

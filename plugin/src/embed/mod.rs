@@ -34,8 +34,9 @@ pub enum Compute {
     /// The training engine's encoder on the CPU backend: the GPU path's logic, checkable on a
     /// CPU against tract.
     TrainingCpu,
-    /// The training engine's encoder on GPU `n` (experimental: not yet run on a GPU).
-    Cuda(usize),
+    /// The training engine's encoder on GPU `n`, products in the given precision (experimental:
+    /// not yet run on a GPU).
+    Cuda(usize, crate::device::Precision),
 }
 
 #[derive(Debug, Clone)]
@@ -130,8 +131,8 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
             )
         }
         // One worker: the GPU runs one batch at a time, and batches keep it busy.
-        Compute::Cuda(n) => {
-            let be = crate::cuda::backend::Gpu::new(n)?;
+        Compute::Cuda(n, precision) => {
+            let be = crate::cuda::backend::Gpu::new(n)?.with_precision(precision);
             (
                 std::sync::Arc::new(backend_engine::BackendEngine::new(be, &model)?),
                 1,
