@@ -15,6 +15,7 @@ pub mod ops;
 pub mod params;
 pub mod predict;
 pub mod pretrain;
+pub mod ranks;
 pub mod store;
 
 use backend::Backend;

@@ -22,6 +22,7 @@ use super::mlm::{self, MlmBatch};
 use super::ops::adamw::AdamW;
 use super::ops::dropout::mix;
 use super::params::Params;
+use super::ranks::{Group, Solo};
 use super::store;
 use super::OptimizerState;
 use crate::config::BertConfig;
@@ -304,6 +305,21 @@ pub fn run_on<B: Backend>(
     resume: bool,
     limit: RunLimit,
 ) -> Result<PathBuf> {
+    run_ranked(be, &Solo, c, resume, limit)
+}
+
+/// [`run_on`] as one rank of a data-parallel run (see `ranks`): this rank computes its share of
+/// each step's micro-batches, the ranks add their gradients, and rank 0 alone writes metrics,
+/// checkpoints and the model. Every rank resumes from the same checkpoint.
+pub fn run_ranked<B: Backend>(
+    be: &B,
+    group: &impl Group<B>,
+    c: &PretrainConfig,
+    resume: bool,
+    limit: RunLimit,
+) -> Result<PathBuf> {
+    let (rank, world) = (group.rank(), group.world());
+    let lead = rank == 0;
     if c.data.fasta.is_empty() {
         bail!("no genome to pretrain on: set data.fasta in the config or give --fasta");
     }
@@ -316,6 +332,13 @@ pub fn run_on<B: Backend>(
     }
     if t.batch_size == 0 || t.grad_accumulation == 0 || t.threads == 0 || t.steps == 0 {
         bail!("training.steps, batch_size, grad_accumulation and threads must be at least 1");
+    }
+    if !t.grad_accumulation.is_multiple_of(world) {
+        bail!(
+            "training.grad_accumulation ({}) must be a multiple of the world size ({world}): \
+             each rank computes grad_accumulation / world micro-batches per step",
+            t.grad_accumulation
+        );
     }
     let ckpt = match (c.output.join("checkpoint"), c.output.join("checkpoint.old")) {
         // A run killed in the middle of swapping checkpoints leaves only the previous one.
@@ -345,11 +368,13 @@ pub fn run_on<B: Backend>(
             v: be.upload(&v),
             step: tj.step,
         };
-        eprintln!(
-            "pretrain: resuming from {} at step {}",
-            ckpt.display(),
-            tj.step
-        );
+        if lead {
+            eprintln!(
+                "pretrain: resuming from {} at step {}",
+                ckpt.display(),
+                tj.step
+            );
+        }
         (config, k, params.to_backend(be), state)
     } else {
         let (config, k, params) = match (&c.model, &c.init_from) {
@@ -411,21 +436,29 @@ pub fn run_on<B: Backend>(
     std::fs::create_dir_all(&c.output)
         .with_context(|| format!("{}: cannot create", c.output.display()))?;
     let metrics_path = c.output.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, opt_state.step)?;
-    let mut metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)?;
+    // Rank 0 keeps the books; the others write nothing (a sink stands in for the file).
+    let mut metrics: Box<dyn Write> = if lead {
+        truncate_metrics(&metrics_path, opt_state.step)?;
+        Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&metrics_path)?,
+        )
+    } else {
+        Box::new(std::io::sink())
+    };
     let started = Instant::now();
     let mut tokens_done = 0u64;
     let flops_per_token = 6.0 * params.len() as f64;
 
     while opt_state.step < t.steps {
         let step = opt_state.step;
+        // Gradient and loss sums over this rank's micro-batches, each micro-batch's mean
+        // weighted by its masked tokens; summed over the ranks, then divided by all of them.
         let mut grads = params.zeros_like(be);
-        let (mut loss, mut n_tokens, mut masked) = (0f32, 0usize, 0usize);
-        let mut parts = vec![];
-        for micro in 0..t.grad_accumulation {
+        let (mut loss_sum, mut n_tokens, mut masked) = (0f32, 0usize, 0usize);
+        for micro in super::ranks::micro_batches(t.grad_accumulation, rank, world) {
             let b = train.batch(
                 &mut rng_for(t.seed, 0, step * t.grad_accumulation as u64 + micro as u64),
                 t.batch_size,
@@ -438,15 +471,19 @@ pub fn run_on<B: Backend>(
                 seed: mix(t.seed ^ mix(step * t.grad_accumulation as u64 + micro as u64)),
             };
             let (l, count) = batch_loss_and_grads(be, &config, &params, &mut g, b, &dropout);
-            parts.push((l, count, g));
+            grads.add_scaled(be, &g, count as f32);
+            loss_sum += l * count as f32;
             masked += count;
         }
-        for (l, count, g) in &parts {
-            let w = *count as f32 / masked.max(1) as f32;
-            loss += l * w;
-            grads.add_scaled(be, g, w);
+        if world > 1 {
+            group.all_reduce_sum(be, &mut grads.data)?;
+            let mut sums = be.upload(&[loss_sum, masked as f32, n_tokens as f32]);
+            group.all_reduce_sum(be, &mut sums)?;
+            let sums = be.download(&sums);
+            (loss_sum, masked, n_tokens) = (sums[0], sums[1] as usize, sums[2] as usize);
         }
-        drop(parts);
+        grads.scale(be, 1.0 / masked.max(1) as f32);
+        let loss = loss_sum / masked.max(1) as f32;
         let norm = grads.norm(be);
         if t.clip > 0.0 && norm > t.clip {
             grads.scale(be, t.clip / norm);
@@ -461,13 +498,15 @@ pub fn run_on<B: Backend>(
             "tokens_per_s": tps, "gflops_per_s": tps * flops_per_token / 1e9,
         });
         writeln!(metrics, "{line}")?;
-        eprintln!(
-            "pretrain: step {}/{} loss {loss:.4} lr {lr:.2e} | {tps:.0} tokens/s",
-            step + 1,
-            t.steps
-        );
+        if lead {
+            eprintln!(
+                "pretrain: step {}/{} loss {loss:.4} lr {lr:.2e} | {tps:.0} tokens/s",
+                step + 1,
+                t.steps
+            );
+        }
         let done = step + 1;
-        if done % t.validate_every == 0 || done == t.steps {
+        if lead && (done % t.validate_every == 0 || done == t.steps) {
             let (vloss, acc) = validate(be, &config, &params, &val, c);
             let line = serde_json::json!({
                 "step": done, "val_loss": vloss, "val_perplexity": vloss.exp(), "val_masked_accuracy": acc,
@@ -478,14 +517,16 @@ pub fn run_on<B: Backend>(
         if limit.stop_after == Some(done) {
             return Ok(c.output.clone());
         }
-        if done % t.checkpoint_every == 0 || done == t.steps {
+        if lead && (done % t.checkpoint_every == 0 || done == t.steps) {
             metrics.flush()?;
             write_checkpoint(be, &c.output, &config, k, &params, &opt_state, t.seed)?;
         }
     }
     let model_dir = c.output.join("model");
-    let host = params.to_host(be);
-    store::save_folder(&model_dir, &config, k, &host, "BertForMaskedLM")?;
+    if lead {
+        let host = params.to_host(be);
+        store::save_folder(&model_dir, &config, k, &host, "BertForMaskedLM")?;
+    }
     Ok(model_dir)
 }
 

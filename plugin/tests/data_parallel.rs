@@ -1,0 +1,124 @@
+//! Data-parallel pretraining (`train::ranks`), checked on the CPU: two ranks (threads of one
+//! process, summing gradients through the in-process group) train the same model as one process
+//! does. The GPU's group is NCCL (`cuda::nccl`); the step around it is this one.
+
+mod common;
+
+use std::path::Path;
+
+use dnabert::train::cpu::Cpu;
+use dnabert::train::pretrain::{run_on, run_ranked, PretrainConfig, RunLimit};
+use dnabert::train::ranks::Threads;
+use dnabert::train::store;
+
+fn config(out: &Path, grad_accumulation: usize) -> PretrainConfig {
+    let yaml = format!(
+        r#"
+model: {{k: 3, layers: 1, hidden: 16, heads: 2, intermediate: 32, max_positions: 64}}
+data:
+  fasta: ["{}"]
+  validation_records: [exact510]
+  min_contig: 50
+masking: {{probability: 0.1, style: dnabert}}
+training:
+  steps: 6
+  batch_size: 3
+  grad_accumulation: {grad_accumulation}
+  window_tokens: 30
+  lr: 0.003
+  warmup_steps: 2
+  dropout: 0.1
+  threads: 1
+  checkpoint_every: 3
+  validate_every: 3
+  validation_batches: 2
+output: "{}"
+"#,
+        common::fixtures().join("seqs.fa").display(),
+        out.display()
+    );
+    let path = out.with_extension("yaml");
+    std::fs::write(&path, yaml).unwrap();
+    PretrainConfig::load(&path).unwrap()
+}
+
+fn losses(out: &Path) -> Vec<f64> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.get("loss").map(|x| x.as_f64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn two_ranks_train_the_model_that_one_process_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let (solo, pair) = (dir.path().join("solo"), dir.path().join("pair"));
+    let limit = || RunLimit { stop_after: None };
+    run_on(&Cpu::new(1), &config(&solo, 4), false, limit()).unwrap();
+
+    let c = config(&pair, 4);
+    std::thread::scope(|s| {
+        for rank in Threads::group(2) {
+            let c = &c;
+            s.spawn(move || run_ranked(&Cpu::new(1), &rank, c, false, limit()).unwrap());
+        }
+    });
+
+    // Only rank 0 wrote: one metrics line per step (plus validations), one model.
+    let (a, b) = (losses(&solo), losses(&pair));
+    assert_eq!(a.len(), 6);
+    assert_eq!(b.len(), 6, "rank 1 must not write metrics");
+    for (step, (x, y)) in a.iter().zip(&b).enumerate() {
+        // The same micro-batches and dropout masks; only the order of the gradient sums differs.
+        assert!(
+            (x - y).abs() <= 1e-5 * x.abs(),
+            "step {}: loss {x} alone, {y} on two ranks",
+            step + 1
+        );
+    }
+    let wa = store::load_tensors(&solo.join("model/model.safetensors")).unwrap();
+    let wb = store::load_tensors(&pair.join("model/model.safetensors")).unwrap();
+    assert_eq!(wa.len(), wb.len());
+    for (name, (_, x)) in &wa {
+        let y = &wb[name].1;
+        let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = common::max_abs_diff(x, y);
+        // The floor is for the key bias: its gradient is zero up to rounding noise (softmax
+        // ignores a shift shared by a row), so its weights are noise of ~1e-9 too.
+        assert!(
+            err <= 1e-4 * scale + 1e-7,
+            "{name}: max error {err:e} of scale {scale:e}"
+        );
+    }
+}
+
+#[test]
+fn a_world_that_does_not_divide_grad_accumulation_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("run"), 3);
+    let err = std::thread::scope(|s| {
+        let handles: Vec<_> = Threads::group(2)
+            .into_iter()
+            .map(|rank| {
+                let c = &c;
+                s.spawn(move || {
+                    run_ranked(&Cpu::new(1), &rank, c, false, RunLimit { stop_after: None })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap_err().to_string())
+            .collect::<Vec<_>>()
+    });
+    for e in err {
+        assert!(
+            e.contains("grad_accumulation (3) must be a multiple of the world size (2)"),
+            "{e}"
+        );
+    }
+}
