@@ -63,6 +63,12 @@ enum Command {
         place: Placement,
         #[arg(long)]
         resume: bool,
+        /// Data-parallel training over GPUs with NCCL (experimental, never run): start one
+        /// process per GPU with `srun` (or set RANK, WORLD_SIZE, LOCAL_RANK and DNABERT_JOB_ID);
+        /// each takes its node-local GPU and grad_accumulation / world micro-batches per step.
+        /// Rank 0 writes the run folder, which every rank must see. Needs --device cuda.
+        #[arg(long)]
+        distributed: bool,
         /// Genome FASTA files to sample from, replacing data.fasta (repeat or comma-separate).
         #[arg(long, value_delimiter = ',')]
         fasta: Vec<PathBuf>,
@@ -365,6 +371,28 @@ fn init(config: &std::path::Path, output: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `pretrain --distributed`: this process's rank of a launch, on its GPU, in NCCL's group.
+fn pretrain_distributed(
+    place: Placement,
+    c: &dnabert::train::pretrain::PretrainConfig,
+    resume: bool,
+    limit: dnabert::train::pretrain::RunLimit,
+) -> Result<std::path::PathBuf> {
+    use dnabert::cuda::nccl;
+    let Some((_, precision)) = place.target()? else {
+        anyhow::bail!("--distributed runs on GPUs: add --device cuda");
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let launch = dnabert::train::ranks::Launch::from_env(env)?;
+    let gpu = nccl::gpu_for(&launch, precision)?;
+    let group = nccl::Nccl::join(
+        &gpu,
+        &launch,
+        &nccl::rendezvous_path(&c.output, &launch, env)?,
+    )?;
+    dnabert::train::pretrain::run_ranked(&gpu, &group, c, resume, limit)
+}
+
 fn cuda_check(archs: &[String]) -> Result<()> {
     use dnabert::cuda;
     let libs = cuda::libraries();
@@ -407,6 +435,7 @@ fn main() -> ExitCode {
             config,
             place,
             resume,
+            distributed,
             fasta,
             init_from,
             output,
@@ -426,6 +455,9 @@ fn main() -> ExitCode {
             })
             .and_then(|c| {
                 let limit = dnabert::train::pretrain::RunLimit { stop_after: None };
+                if distributed {
+                    return pretrain_distributed(place, &c, resume, limit);
+                }
                 match place.gpu()? {
                     None => dnabert::train::pretrain::run(&c, resume, limit),
                     Some(gpu) => dnabert::train::pretrain::run_on(&gpu, &c, resume, limit),

@@ -121,6 +121,11 @@ impl Gpu {
         self.precision
     }
 
+    /// The one stream every launch goes to (NCCL's collectives join it).
+    pub fn stream(&self) -> Arc<CudaStream> {
+        self.stream.clone()
+    }
+
     fn f(&self, name: &str) -> &CudaFunction {
         self.functions
             .get(name)

@@ -11,6 +11,7 @@
 //! [`libraries`] first.
 
 pub mod backend;
+pub mod nccl;
 
 use anyhow::{bail, Context, Result};
 
