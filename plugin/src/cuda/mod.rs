@@ -3,8 +3,9 @@
 //! CUDA library dynamically, so the binary builds and runs on machines without CUDA.
 //!
 //! Status: the kernels compile for sm_80 and sm_90 (tested in CI through PyPI's
-//! `nvidia-cuda-nvrtc`), and `backend::Gpu` launches them (cuBLAS for the matrix products) for
-//! `pretrain` and `finetune --device cuda`; none of it has run on a GPU yet (no GPU has been
+//! `nvidia-cuda-nvrtc`), `backend::Gpu` launches them (cuBLAS for the matrix products) for
+//! `embed`, `pretrain`, `finetune` and `predict --device cuda`, and `nccl` joins GPUs for
+//! data-parallel pretraining; none of it has run on a GPU yet (no GPU has been
 //! lent to this project), so it is experimental until `tests/gpu_parity.rs` passes on one.
 //!
 //! cudarc panics when a library it needs is absent, so every entry point here asks
