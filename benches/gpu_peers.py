@@ -93,10 +93,10 @@ def torch_embed(args):
     return timed(fwd, args.steps, dev)
 
 
-def ours_train(args, precision):
+def ours_train(args, precision, attention="products"):
     out = subprocess.run(
         ["cargo", "bench", "-q", "-p", "dnabert", "--bench", "train_step", "--", "--device", "cuda",
-         "--precision", precision,
+         "--precision", precision, "--attention", attention,
          "--layers", str(args.layers), "--hidden", str(args.hidden), "--heads", str(args.hidden // 64),
          "--intermediate", str(4 * args.hidden), "--seq", str(args.seq), "--batch", str(args.batch),
          "--steps", str(args.steps)],
@@ -165,6 +165,12 @@ def main():
             print(f"dnabert embed ({precision}): {err}")
         rows.append(("embed", f"dnabert ({args.ours_device})", precision,
                      tokens / rate if rate else None, embed_flops))
+    if not args.skip_ours and args.ours_device != "cpu":
+        # The fused attention kernels (fp32 arithmetic, no tensor cores yet) beside the products.
+        s, err = ours_train(args, "fp32", "fused")
+        rows.insert(1, ("train", "dnabert fused attention", "fp32", s, train_flops))
+        if err:
+            print(f"dnabert train (fused attention): {err}")
     for task, engine, prec, s, flops in rows:
         if s is None:
             print(f"{task:6} {engine:22} {prec:10} {'not run':>8}")

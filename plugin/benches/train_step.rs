@@ -1,8 +1,8 @@
 //! One masked-LM training step (forward, backward, AdamW) at a given model size, timed, on the
 //! CPU backend or (`--device cuda`, experimental) the GPU backend:
 //! `cargo bench -p dnabert --bench train_step -- [--layers 12 --hidden 768 --heads 12
-//! --intermediate 3072 --seq 512 --batch 1 --threads 2 --steps 3 --k 6 --device cpu --precision fp32]` (`--precision bf16`: mixed precision, GPU
-//! only).
+//! --intermediate 3072 --seq 512 --batch 1 --threads 2 --steps 3 --k 6 --device cpu --precision fp32 --attention products]` (`--precision bf16`:
+//! mixed precision; `--attention fused`: the fused attention kernels; both GPU only).
 //!
 //! Prints one JSON line: seconds per step (median after a warm-up step), tokens/s, and the
 //! FLOP/s of the step counted as 3 × the forward pass's matrix products (encoder, attention
@@ -81,11 +81,18 @@ fn main() {
             )
         }
         "cuda" => {
-            let gpu = dnabert::cuda::backend::Gpu::new(0)
+            use dnabert::cuda::backend::{Attention, Gpu};
+            let attention = match text("--attention", "products").as_str() {
+                "products" => Attention::Products,
+                "fused" => Attention::Fused,
+                other => panic!("--attention {other}: expected products or fused"),
+            };
+            let gpu = Gpu::new(0)
                 .unwrap_or_else(|e| panic!("{e:#}"))
-                .with_precision(precision);
+                .with_precision(precision)
+                .with_attention(attention);
             (
-                format!("dnabert-cuda-{precision}"),
+                format!("dnabert-cuda-{precision}-{attention:?}").to_lowercase(),
                 steps_timed(&gpu, &config, &host, batch, seq, steps),
             )
         }

@@ -457,3 +457,81 @@ fn embedding_attention_loss_and_adamw(g: &Gpu) {
         "sum_squares {ss} vs {ss_cpu}"
     );
 }
+
+/// Fused attention (`Attention::Fused`) through the backend as the encoder calls it: the saved
+/// buffer sized by `attention_saved_len`, then backward; ctx and every gradient against the
+/// CPU's attention (fp32, 1e-4). Its kernels alone are also checked in CI, emulated on the CPU
+/// (`cuda_emulated.rs`).
+#[test]
+fn fused_attention_matches_the_cpu() {
+    use dnabert::cuda::backend::Attention;
+    let Some(g) = gpus().into_iter().next() else {
+        return;
+    };
+    let g = g.with_attention(Attention::Fused);
+    for (batch, heads, seq, head_dim) in [(2, 3, 70, 16), (2, 12, 512, 64)] {
+        let sh = Shape {
+            batch,
+            seq,
+            heads,
+            head_dim,
+        };
+        let n = batch * seq * heads * head_dim;
+        let (q, k, v, dctx) = (random(n, 31), random(n, 32), random(n, 33), random(n, 34));
+        let mut mask = vec![1f32; batch * seq];
+        mask[seq - 9..seq].iter_mut().for_each(|m| *m = 0.0);
+
+        let cpu = Cpu::new(1);
+        let (mut ctx_c, mut probs) = (vec![0.0; n], vec![0.0; sh.probs_len()]);
+        let mut none: Vec<f32> = vec![];
+        cpu.attention_forward(
+            &mut ctx_c,
+            &mut probs,
+            &mut none,
+            &q,
+            &k,
+            &v,
+            &mask,
+            &sh,
+            (0.0, 0),
+        );
+        let (mut dq_c, mut dk_c, mut dv_c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        cpu.attention_backward(
+            &mut dq_c, &mut dk_c, &mut dv_c, &dctx, &q, &k, &v, &probs, &none, &sh,
+        );
+
+        let up = |x: &[f32]| g.upload(x);
+        let (qg, kg, vg, dctx_g) = (up(&q), up(&k), up(&v), up(&dctx));
+        let mut saved = g.zeros(g.attention_saved_len(&sh, false));
+        let (mut ctx, mut dm) = (g.zeros(n), g.zeros(0));
+        g.attention_forward(
+            m!(&mut ctx),
+            m!(&mut saved),
+            m!(&mut dm),
+            v!(&qg),
+            v!(&kg),
+            v!(&vg),
+            &mask,
+            &sh,
+            (0.0, 0),
+        );
+        let (mut dq, mut dk, mut dv) = (g.zeros(n), g.zeros(n), g.zeros(n));
+        g.attention_backward(
+            m!(&mut dq),
+            m!(&mut dk),
+            m!(&mut dv),
+            v!(&dctx_g),
+            v!(&qg),
+            v!(&kg),
+            v!(&vg),
+            v!(&saved),
+            v!(&dm),
+            &sh,
+        );
+        let what = |t: &str| format!("fused {t} (B {batch}, H {heads}, S {seq}, D {head_dim})");
+        close(&g, &what("ctx"), &g.download(&ctx), &ctx_c);
+        close(&g, &what("dq"), &g.download(&dq), &dq_c);
+        close(&g, &what("dk"), &g.download(&dk), &dk_c);
+        close(&g, &what("dv"), &g.download(&dv), &dv_c);
+    }
+}

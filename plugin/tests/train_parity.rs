@@ -313,19 +313,24 @@ fn gradients_with_dropout_match_finite_differences() {
 
 /// The same masked-LM step on the GPU backend (loss, every gradient, one AdamW update), held to
 /// the same PyTorch fixture: fp32 products within the CPU's bound, bf16 products within 1e-2
-/// (the bound). Skips, saying why, without a GPU (CI); **not run yet**: no GPU has been
+/// (the bound), and fused attention (fp32) within the CPU's bound. Skips, saying why, without a GPU (CI); **not run yet**: no GPU has been
 /// lent to this project.
 #[test]
 fn mlm_step_on_the_gpu_matches_pytorch() {
-    use dnabert::cuda::{self, backend::Gpu};
+    use dnabert::cuda;
+    use dnabert::cuda::backend::{Attention, Gpu};
     use dnabert::device::Precision;
     if !cuda::missing_libraries().is_empty() {
         eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
         return;
     }
     let gpu = Gpu::new(0).unwrap_or_else(|e| panic!("{e:#}"));
-    for (precision, rel) in [(Precision::F32, REL), (Precision::Bf16, 1e-2)] {
-        let g = gpu.with_precision(precision);
+    for (precision, attention, rel) in [
+        (Precision::F32, Attention::Products, REL),
+        (Precision::Bf16, Attention::Products, 1e-2),
+        (Precision::F32, Attention::Fused, REL),
+    ] {
+        let g = gpu.with_precision(precision).with_attention(attention);
         let fx = fixture();
         let config = config();
         let host = load_params(&fx, Params::bert_mlm(&config), "");
@@ -337,12 +342,12 @@ fn mlm_step_on_the_gpu_matches_pytorch() {
         let expected_loss = f32s(&fx["loss"].1)[0];
         assert!(
             (loss - expected_loss).abs() <= rel * expected_loss.abs(),
-            "GPU ({precision}) loss {loss} vs PyTorch {expected_loss}"
+            "GPU ({precision}, {attention:?}) loss {loss} vs PyTorch {expected_loss}"
         );
         let grads = grads.to_host(&g);
         for name in &names {
             let theirs = f32s(&fx[&format!("grad/{name}")].1);
-            let what = format!("GPU ({precision}) grad {name}");
+            let what = format!("GPU ({precision}, {attention:?}) grad {name}");
             if precision == Precision::Bf16 && name.contains("attention.self.key.bias") {
                 // Its true value is zero (softmax ignores a shift shared by a row's scores);
                 // what remains is rounding noise with no scale of its own to be relative to,
@@ -362,7 +367,7 @@ fn mlm_step_on_the_gpu_matches_pytorch() {
         for name in &names {
             assert_within(
                 rel,
-                &format!("GPU ({precision}) after {name}"),
+                &format!("GPU ({precision}, {attention:?}) after {name}"),
                 after.get(name),
                 &f32s(&fx[&format!("after/{name}")].1),
             );

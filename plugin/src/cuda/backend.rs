@@ -44,12 +44,33 @@ pub struct DViewMut<'a> {
     _borrow: PhantomData<&'a mut [f32]>,
 }
 
+/// How attention runs: two cuBLAS batched products around the masked-softmax kernel
+/// (`attention.cu`, the probabilities kept for backward), or the fused kernels
+/// (`attention_fused.cu`: scores never stored, each row's log-sum-exp kept), which take heads of
+/// up to 64 and no attention dropout; elsewhere the products run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Attention {
+    #[default]
+    Products,
+    Fused,
+}
+
+/// The fused kernels' launch shape (`FUSED_ROWS` and `FUSED_MAX_D` in attention_fused.cu).
+const FUSED_ROWS: usize = 64;
+const FUSED_MAX_D: usize = 64;
+
+/// What fused attention saves per layer: each row's log-sum-exp, then the key mask.
+fn fused_saved_len(sh: &Shape) -> usize {
+    sh.batch * sh.heads * sh.seq + sh.batch * sh.seq
+}
+
 #[derive(Clone)]
 pub struct Gpu {
     stream: Arc<CudaStream>,
     blas: Arc<CudaBlas>,
     functions: Arc<HashMap<&'static str, CudaFunction>>,
     precision: Precision,
+    attention: Attention,
 }
 
 // SAFETY: cuBLAS handles are used from one stream; the training loop calls the backend from one
@@ -106,7 +127,21 @@ impl Gpu {
             blas: Arc::new(blas),
             functions: Arc::new(functions),
             precision: Precision::F32,
+            attention: Attention::Products,
         })
+    }
+
+    /// The same GPU with attention run as `attention`.
+    pub fn with_attention(&self, attention: Attention) -> Self {
+        Self {
+            attention,
+            ..self.clone()
+        }
+    }
+
+    /// Whether attention of this shape runs fused (with no dropout on its probabilities).
+    fn fused(&self, sh: &Shape, dropout: bool) -> bool {
+        self.attention == Attention::Fused && sh.head_dim <= FUSED_MAX_D && !dropout
     }
 
     /// The same GPU (stream, cuBLAS handle, loaded kernels) with products in `precision`.
@@ -306,6 +341,104 @@ impl Gpu {
         }
     }
 
+    /// The fused kernels' grid: blocks of FUSED_ROWS rows of one (batch row, head).
+    fn fused_grid(sh: &Shape) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (
+                sh.seq.div_ceil(FUSED_ROWS) as u32,
+                (sh.batch * sh.heads) as u32,
+                1,
+            ),
+            block_dim: (FUSED_ROWS as u32, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    /// `saved`: each row's log-sum-exp (B·H·S), then the mask (B·S), for the backward pass.
+    fn fused_attention_forward(
+        &self,
+        ctx: DViewMut<'_>,
+        saved: DViewMut<'_>,
+        (q, k, v): (DView<'_>, DView<'_>, DView<'_>),
+        mask: &[f32],
+        sh: &Shape,
+    ) {
+        assert_eq!(saved.len, fused_saved_len(sh));
+        let mask_d = self.to_device(mask);
+        let rows = sh.batch * sh.heads * sh.seq;
+        launch!(
+            self,
+            "attention_fused_forward",
+            Self::fused_grid(sh),
+            ctx.ptr,
+            saved.ptr,
+            saved.ptr + 4 * rows as u64,
+            q.ptr,
+            k.ptr,
+            v.ptr,
+            self.ptr(&mask_d),
+            sh.heads as i32,
+            sh.seq as i32,
+            sh.head_dim as i32,
+            1.0 / (sh.head_dim as f32).sqrt()
+        );
+    }
+
+    /// `saved` as the forward pass left it.
+    fn fused_attention_backward(
+        &self,
+        (dq, dk, dv): (DViewMut<'_>, DViewMut<'_>, DViewMut<'_>),
+        dctx: DView<'_>,
+        (q, k, v): (DView<'_>, DView<'_>, DView<'_>),
+        saved: DView<'_>,
+        sh: &Shape,
+    ) {
+        assert_eq!(saved.len, fused_saved_len(sh));
+        let rows = sh.batch * sh.heads * sh.seq;
+        let (lse, mask) = (saved.ptr, saved.ptr + 4 * rows as u64);
+        let delta = self
+            .stream
+            .alloc_zeros::<f32>(rows)
+            .expect("device allocation");
+        let (h, s, d) = (sh.heads as i32, sh.seq as i32, sh.head_dim as i32);
+        let scale = 1.0 / (sh.head_dim as f32).sqrt();
+        launch!(
+            self,
+            "attention_fused_dq_backward",
+            Self::fused_grid(sh),
+            dq.ptr,
+            self.ptr(&delta),
+            dctx.ptr,
+            q.ptr,
+            k.ptr,
+            v.ptr,
+            lse,
+            mask,
+            h,
+            s,
+            d,
+            scale
+        );
+        launch!(
+            self,
+            "attention_fused_dkdv_backward",
+            Self::fused_grid(sh),
+            dk.ptr,
+            dv.ptr,
+            dctx.ptr,
+            q.ptr,
+            k.ptr,
+            v.ptr,
+            lse,
+            self.ptr(&delta),
+            mask,
+            h,
+            s,
+            d,
+            scale
+        );
+    }
+
     /// Row gather / scatter-add: `kernel(dst, src, rows, c)` with the row indices on the device.
     fn by_rows(&self, kernel: &str, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
         if rows.is_empty() {
@@ -387,6 +520,13 @@ impl Backend for Gpu {
     }
     fn replicas(&self) -> usize {
         1
+    }
+    fn attention_saved_len(&self, sh: &Shape, dropout: bool) -> usize {
+        if self.fused(sh, dropout) {
+            fused_saved_len(sh)
+        } else {
+            sh.probs_len()
+        }
     }
     fn share(&self, _parts: usize) -> Self {
         self.clone()
@@ -657,6 +797,9 @@ impl Backend for Gpu {
         sh: &Shape,
         (p, seed): (f32, u64),
     ) {
+        if self.fused(sh, p > 0.0) {
+            return self.fused_attention_forward(ctx, probs, (q, k, v), mask, sh);
+        }
         let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
         // Scores of (b, h) at probs[(b·H + h)·S²]: Pᵀ = K · Qᵀ per head.
         let (tok, sc) = (Heads::Tokens, Heads::Scores);
@@ -722,6 +865,10 @@ impl Backend for Gpu {
         drop_mask: DView<'_>,
         sh: &Shape,
     ) {
+        // The encoder allocates drop_mask only with dropout, which the fused path never has.
+        if self.fused(sh, drop_mask.len > 0) {
+            return self.fused_attention_backward((dq, dk, dv), dctx, (q, k, v), probs, sh);
+        }
         let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
         let with_dropout = drop_mask.len > 0;
         // What V was multiplied by: P, or P ⊙ M recomputed.

@@ -23,6 +23,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("activations", include_str!("kernels/activations.cu")),
     ("adamw", include_str!("kernels/adamw.cu")),
     ("attention", include_str!("kernels/attention.cu")),
+    (
+        "attention_fused",
+        include_str!("kernels/attention_fused.cu"),
+    ),
     ("cast", include_str!("kernels/cast.cu")),
     ("cross_entropy", include_str!("kernels/cross_entropy.cu")),
     ("dropout", include_str!("kernels/dropout.cu")),

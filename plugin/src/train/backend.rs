@@ -163,6 +163,13 @@ pub trait Backend: Sync {
         s: usize,
         c: usize,
     );
+    /// How many floats attention saves per layer for its backward pass (the `probs` buffer):
+    /// the probabilities, B·H·S², unless the backend recomputes them (a fused kernel saves each
+    /// row's log-sum-exp instead). `dropout`: whether the probabilities are dropped out.
+    fn attention_saved_len(&self, sh: &Shape, dropout: bool) -> usize {
+        let _ = dropout;
+        sh.probs_len()
+    }
     /// Multi-head attention with a key padding mask (`mask`: B × S, 1 real, 0 padding): ctx
     /// (overwritten) and the softmax probabilities (saved). With `dropout.p > 0` the
     /// probabilities are dropped out before they weight V, and the scale factors go to

@@ -238,7 +238,7 @@ pub fn forward<B: Backend>(
         let q = lin_forward(be, &x, params, &n("attention.self.query"), h, h);
         let k = lin_forward(be, &x, params, &n("attention.self.key"), h, h);
         let v = lin_forward(be, &x, params, &n("attention.self.value"), h, h);
-        let mut probs = be.zeros(sh.probs_len());
+        let mut probs = be.zeros(be.attention_saved_len(&sh, dropout.on()));
         let mut probs_drop = be.zeros(if dropout.on() { sh.probs_len() } else { 0 });
         let mut ctx = be.zeros(t * h);
         be.attention_forward(

@@ -2,8 +2,8 @@
 //   scores = Q Kᵀ (cuBLAS) → probs = softmax(scores / √d + mask) (here) → ctx = (P ⊙ M) V (cuBLAS)
 // and the reverse for backward. Rows are (batch, head, query) triples of S scores; `mask` is
 // B × S (1 real token, 0 padding: that key gets probability 0). train/ops/attention.rs is the
-// reference. A fused, tiled kernel (scores never written to memory) is the next step and is not
-// written yet. Launch: grid (B·H·S), block (a multiple of 32, up to 1024).
+// reference. attention_fused.cu is the fused, tiled alternative (scores never written to memory).
+// Launch: grid (B·H·S), block (a multiple of 32, up to 1024).
 
 // probs: the softmax (saved for backward). With p > 0, drop_mask gets the dropout scale factors
 // and weights = P ⊙ M (what V is multiplied by); otherwise weights may alias probs.
