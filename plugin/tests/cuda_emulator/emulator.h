@@ -59,10 +59,13 @@ inline float __shfl_xor_sync(unsigned, float v, int lane_mask) {
     return other;
 }
 
-inline double atomicAdd(double* p, double v) {
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+
+template <typename T>
+T atomicAdd(T* p, T v) {
     static std::mutex m;
     std::lock_guard<std::mutex> g(m);
-    double old = *p;
+    T old = *p;
     *p += v;
     return old;
 }
