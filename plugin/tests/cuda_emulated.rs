@@ -17,24 +17,12 @@ mod cuda_emulator;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
+use common::{random, AttentionCase};
 use cuda_emulator::*;
 use dnabert::train::backend::Backend;
 use dnabert::train::cpu::Cpu;
 use dnabert::train::ops::adamw::AdamW;
 use dnabert::train::ops::attention::Shape;
-
-/// Deterministic values in [-1, 1).
-fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 fn close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
@@ -651,35 +639,20 @@ fn fused_attention_kernels_match_the_cpu_backend() {
         return;
     }
     for (batch, heads, seq, head_dim) in [(2, 3, 70, 16), (1, 2, 33, 64)] {
-        let sh = Shape {
-            batch,
-            seq,
-            heads,
-            head_dim,
-        };
-        let n = batch * seq * heads * head_dim;
-        let (q, k, v, dctx) = (random(n, 1), random(n, 2), random(n, 3), random(n, 4));
-        let mut mask = vec![1f32; batch * seq];
-        mask[seq - 9..seq].iter_mut().for_each(|m| *m = 0.0); // the first row's padding
-
-        let cpu = Cpu::new(1);
-        let (mut ctx_c, mut probs) = (vec![0.0; n], vec![0.0; sh.probs_len()]);
-        let mut none: Vec<f32> = vec![];
-        cpu.attention_forward(
-            &mut ctx_c,
-            &mut probs,
-            &mut none,
-            &q,
-            &k,
-            &v,
-            &mask,
-            &sh,
-            (0.0, 0),
-        );
-        let (mut dq_c, mut dk_c, mut dv_c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-        cpu.attention_backward(
-            &mut dq_c, &mut dk_c, &mut dv_c, &dctx, &q, &k, &v, &probs, &none, &sh,
-        );
+        let AttentionCase {
+            sh: _,
+            q,
+            k,
+            v,
+            dctx,
+            mask,
+            ctx: ctx_c,
+            probs,
+            dq: dq_c,
+            dk: dk_c,
+            dv: dv_c,
+        } = AttentionCase::new(batch, heads, seq, head_dim, 1);
+        let n = q.len();
 
         // FUSED_ROWS = 64 query or key rows per block, one block row per (batch row, head).
         let shape = ((seq.div_ceil(64), batch * heads), 64);

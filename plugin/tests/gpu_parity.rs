@@ -5,6 +5,9 @@
 //! These need an NVIDIA GPU with its driver, cuBLAS and NVRTC. Without them (CI has no GPU) each
 //! test prints why it skips and passes. **Not run yet**: no GPU has been lent to this project.
 
+mod common;
+
+use common::{random, AttentionCase};
 use dnabert::cuda::{self, backend::Gpu};
 use dnabert::device::Precision;
 use dnabert::train::backend::Backend;
@@ -31,19 +34,6 @@ fn rel(g: &Gpu) -> f32 {
         Precision::F32 => 1e-4,
         Precision::Bf16 => 1e-2,
     }
-}
-
-/// Deterministic values in [-1, 1).
-fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
 }
 
 fn close(g: &Gpu, what: &str, gpu: &[f32], cpu: &[f32]) {
@@ -470,35 +460,20 @@ fn fused_attention_matches_the_cpu() {
     };
     let g = g.with_attention(Attention::Fused);
     for (batch, heads, seq, head_dim) in [(2, 3, 70, 16), (2, 12, 512, 64)] {
-        let sh = Shape {
-            batch,
-            seq,
-            heads,
-            head_dim,
-        };
-        let n = batch * seq * heads * head_dim;
-        let (q, k, v, dctx) = (random(n, 31), random(n, 32), random(n, 33), random(n, 34));
-        let mut mask = vec![1f32; batch * seq];
-        mask[seq - 9..seq].iter_mut().for_each(|m| *m = 0.0);
-
-        let cpu = Cpu::new(1);
-        let (mut ctx_c, mut probs) = (vec![0.0; n], vec![0.0; sh.probs_len()]);
-        let mut none: Vec<f32> = vec![];
-        cpu.attention_forward(
-            &mut ctx_c,
-            &mut probs,
-            &mut none,
-            &q,
-            &k,
-            &v,
-            &mask,
-            &sh,
-            (0.0, 0),
-        );
-        let (mut dq_c, mut dk_c, mut dv_c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-        cpu.attention_backward(
-            &mut dq_c, &mut dk_c, &mut dv_c, &dctx, &q, &k, &v, &probs, &none, &sh,
-        );
+        let AttentionCase {
+            sh,
+            q,
+            k,
+            v,
+            dctx,
+            mask,
+            ctx: ctx_c,
+            probs: _,
+            dq: dq_c,
+            dk: dk_c,
+            dv: dv_c,
+        } = AttentionCase::new(batch, heads, seq, head_dim, 31);
+        let n = q.len();
 
         let up = |x: &[f32]| g.upload(x);
         let (qg, kg, vg, dctx_g) = (up(&q), up(&k), up(&v), up(&dctx));

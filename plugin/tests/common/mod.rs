@@ -123,3 +123,73 @@ pub fn run_embed(opts: &EmbedOptions) -> (Vec<IndexLine>, usize, usize, Vec<f32>
     assert_eq!(rows as u64, summary.rows);
     (read_tsv(&summary.tsv), rows, cols, data)
 }
+
+/// Deterministic values in [-1, 1) (xorshift), for the kernel tests' random inputs.
+pub fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// One attention case without dropout, with the CPU backend's answers: random q, k, v and
+/// dctx (seeds from `seed`), the last 9 keys of the first batch row padded.
+pub struct AttentionCase {
+    pub sh: dnabert::train::ops::attention::Shape,
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub dctx: Vec<f32>,
+    pub mask: Vec<f32>,
+    pub ctx: Vec<f32>,
+    pub probs: Vec<f32>,
+    pub dq: Vec<f32>,
+    pub dk: Vec<f32>,
+    pub dv: Vec<f32>,
+}
+
+impl AttentionCase {
+    pub fn new(batch: usize, heads: usize, seq: usize, head_dim: usize, seed: u64) -> Self {
+        use dnabert::train::backend::Backend;
+        let sh = dnabert::train::ops::attention::Shape {
+            batch,
+            seq,
+            heads,
+            head_dim,
+        };
+        let n = batch * seq * heads * head_dim;
+        let r = |i| random(n, seed + i);
+        let (q, k, v, dctx) = (r(0), r(1), r(2), r(3));
+        let mut mask = vec![1f32; batch * seq];
+        mask[seq - 9..seq].iter_mut().for_each(|m| *m = 0.0);
+        let cpu = dnabert::train::cpu::Cpu::new(1);
+        let (mut ctx, mut probs) = (vec![0.0; n], vec![0.0; sh.probs_len()]);
+        let mut none: Vec<f32> = vec![];
+        let no_dropout = (0.0, 0);
+        cpu.attention_forward(
+            &mut ctx, &mut probs, &mut none, &q, &k, &v, &mask, &sh, no_dropout,
+        );
+        let (mut dq, mut dk, mut dv) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        cpu.attention_backward(
+            &mut dq, &mut dk, &mut dv, &dctx, &q, &k, &v, &probs, &none, &sh,
+        );
+        Self {
+            sh,
+            q,
+            k,
+            v,
+            dctx,
+            mask,
+            ctx,
+            probs,
+            dq,
+            dk,
+            dv,
+        }
+    }
+}
