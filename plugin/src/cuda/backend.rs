@@ -8,8 +8,8 @@
 //!
 //! Views are raw device pointers with a lifetime (see README.md): `Copy`, and splittable into
 //! two mutable halves, which the flat parameter buffer needs. Everything runs on one stream, in
-//! launch order. Matrices are row-major as on the CPU; cuBLAS is column-major, so each product
-//! is written for the transposes (a row-major A is a column-major Aᵀ).
+//! launch order. Matrices are row-major as on the CPU; cuBLAS is column-major: `gemm.rs` says
+//! which call computes each product, and is tested on the CPU.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -24,6 +24,7 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
 };
 
+use super::gemm::{self, Gemm};
 pub use crate::device::Precision;
 use crate::train::backend::Backend;
 use crate::train::ops::adamw::AdamW;
@@ -176,113 +177,49 @@ impl Gpu {
         p
     }
 
-    /// Column-major `C = op(A)·op(B) + beta·C`, raw device pointers: one strided batch of one.
-    /// A and B hold elements of this backend's precision (see [`Gpu::operand`]); C is fp32.
-    #[allow(clippy::too_many_arguments)]
-    fn gemm(
-        &self,
-        ta: bool,
-        tb: bool,
-        mnk: (usize, usize, usize),
-        a: u64,
-        lda: usize,
-        b: u64,
-        ldb: usize,
-        beta: f32,
-        c: u64,
-        ldc: usize,
-    ) {
-        self.gemm_batched(ta, tb, mnk, (a, lda, 0), (b, ldb, 0), beta, (c, ldc, 0), 1);
-    }
-
-    /// `C = op(A)·op(B) + beta·C` over `batch` matrices at fixed strides (column-major), with
-    /// fp32 accumulation whatever the inputs are. Strides and leading dimensions are in elements.
-    #[allow(clippy::too_many_arguments)]
-    fn gemm_batched(
-        &self,
-        ta: bool,
-        tb: bool,
-        (m, n, k): (usize, usize, usize),
-        (a, lda, sa): (u64, usize, usize),
-        (b, ldb, sb): (u64, usize, usize),
-        beta: f32,
-        (c, ldc, sc): (u64, usize, usize),
-        batch: usize,
-    ) {
+    /// Issues the products of `gemms` (see `gemm.rs`) with fp32 accumulation and outputs; their
+    /// A and B hold elements of this backend's precision (see [`Gpu::operand`]).
+    fn run(&self, gemms: impl IntoIterator<Item = Gemm>) {
         let op = |t| if t { CUBLAS_OP_T } else { CUBLAS_OP_N };
         let inputs = match self.precision {
             Precision::F32 => cudaDataType::CUDA_R_32F,
             Precision::Bf16 => cudaDataType::CUDA_R_16BF,
         };
         let alpha = 1.0f32;
-        // SAFETY: every pointer is a live device allocation on this backend's stream, holding
-        // the m×k, k×n and m×n matrices (times `batch`, at the strides) that the callers size
-        // their views for. COMPUTE_32F keeps fp32 inputs exact (no TF32: the handle's math mode
-        // is left at its default).
-        unsafe {
-            blas::gemm_strided_batched_ex(
-                *self.blas.handle(),
-                op(ta),
-                op(tb),
-                m as i32,
-                n as i32,
-                k as i32,
-                (&alpha as *const f32).cast(),
-                a as *const _,
-                inputs,
-                lda as i32,
-                sa as i64,
-                b as *const _,
-                inputs,
-                ldb as i32,
-                sb as i64,
-                (&beta as *const f32).cast(),
-                c as *mut _,
-                cudaDataType::CUDA_R_32F,
-                ldc as i32,
-                sc as i64,
-                batch as i32,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-        }
-        .expect("cublasGemmStridedBatchedEx");
-    }
-}
-
-/// An operand of attention's per-head products: a T × C activation (Q, K, V, ctx and their
-/// gradients; heads `head_dim` floats apart) or the B·H·S·S scores/probabilities.
-#[derive(Clone, Copy)]
-enum Heads {
-    Tokens(u64),
-    Scores(u64),
-}
-
-impl Gpu {
-    /// `C = op(A)·op(B) + beta·C` for every (batch row, head): one strided batch over the heads
-    /// per batch row. A and B come from [`Gpu::operand`].
-    #[allow(clippy::too_many_arguments)]
-    fn per_head(
-        &self,
-        sh: &Shape,
-        (ta, tb): (bool, bool),
-        mnk: (usize, usize, usize),
-        a: Heads,
-        b: Heads,
-        beta: f32,
-        c: Heads,
-    ) {
-        let (s, h, d) = (sh.seq, sh.heads, sh.head_dim);
-        let (cc, ss) = (h * d, s * s);
-        // Bytes per element: the inputs are in this backend's precision, the output fp32.
-        let at = |x: Heads, bi: usize, bytes: usize| match x {
-            Heads::Tokens(p) => (p + (bytes * bi * s * cc) as u64, cc, d),
-            Heads::Scores(p) => (p + (bytes * bi * h * ss) as u64, s, ss),
-        };
-        let input = self.precision.bytes();
-        for bi in 0..sh.batch {
-            let (a, b, c) = (at(a, bi, input), at(b, bi, input), at(c, bi, 4));
-            self.gemm_batched(ta, tb, mnk, a, b, beta, c, h);
+        for g in gemms {
+            let ((ta, tb), (m, n, k)) = (g.trans, g.mnk);
+            // SAFETY: every pointer is a live device allocation on this backend's stream,
+            // holding the m×k, k×n and m×n matrices (times `batch`, at the strides) that
+            // gemm.rs lays out over the callers' views. COMPUTE_32F keeps fp32 inputs exact (no
+            // TF32: the handle's math mode is left at its default).
+            unsafe {
+                blas::gemm_strided_batched_ex(
+                    *self.blas.handle(),
+                    op(ta),
+                    op(tb),
+                    m as i32,
+                    n as i32,
+                    k as i32,
+                    (&alpha as *const f32).cast(),
+                    g.a.ptr as *const _,
+                    inputs,
+                    g.a.ld as i32,
+                    g.a.stride as i64,
+                    g.b.ptr as *const _,
+                    inputs,
+                    g.b.ld as i32,
+                    g.b.stride as i64,
+                    (&g.beta as *const f32).cast(),
+                    g.c.ptr as *mut _,
+                    cudaDataType::CUDA_R_32F,
+                    g.c.ld as i32,
+                    g.c.stride as i64,
+                    g.batch as i32,
+                    cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                    cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                )
+            }
+            .expect("cublasGemmStridedBatchedEx");
         }
     }
 }
@@ -620,9 +557,8 @@ impl Backend for Gpu {
         i: usize,
         o: usize,
     ) {
-        // Yᵀ (O × T) = W (O × I) · Xᵀ; row-major W is column-major Wᵀ, hence op(A) = T.
         let (w, x) = (self.operand(w.ptr, w.len), self.operand(x.ptr, x.len));
-        self.gemm(true, false, (o, t, i), w.ptr, i, x.ptr, i, 0.0, y.ptr, o);
+        self.run([gemm::linear_forward(t, i, o, x.ptr, w.ptr, y.ptr)]);
         launch!(
             self,
             "add_bias_rows",
@@ -647,32 +583,9 @@ impl Backend for Gpu {
     ) {
         let dy_in = self.operand(dy.ptr, dy.len);
         let (w, x) = (self.operand(w.ptr, w.len), self.operand(x.ptr, x.len));
-        // dXᵀ (I × T) += Wᵀ (I × O) · dYᵀ (O × T)
-        self.gemm(
-            false,
-            false,
-            (i, t, o),
-            w.ptr,
-            i,
-            dy_in.ptr,
-            o,
-            1.0,
-            dx.ptr,
-            i,
-        );
-        // dWᵀ (I × O) += Xᵀ (I × T) · dY (T × O)
-        self.gemm(
-            false,
-            true,
-            (i, o, t),
-            x.ptr,
-            i,
-            dy_in.ptr,
-            o,
-            1.0,
-            dw.ptr,
-            i,
-        );
+        self.run(gemm::linear_backward(
+            t, i, o, dy_in.ptr, x.ptr, w.ptr, dx.ptr, dw.ptr,
+        ));
         launch!(
             self,
             "sum_rows_into",
@@ -801,18 +714,9 @@ impl Backend for Gpu {
             return self.fused_attention_forward(ctx, probs, (q, k, v), mask, sh);
         }
         let (b, h, s, d) = (sh.batch, sh.heads, sh.seq, sh.head_dim);
-        // Scores of (b, h) at probs[(b·H + h)·S²]: Pᵀ = K · Qᵀ per head.
-        let (tok, sc) = (Heads::Tokens, Heads::Scores);
+        let bytes = self.precision.bytes();
         let (q, k) = (self.operand(q.ptr, q.len), self.operand(k.ptr, k.len));
-        self.per_head(
-            sh,
-            (true, false),
-            (s, s, d),
-            tok(k.ptr),
-            tok(q.ptr),
-            0.0,
-            sc(probs.ptr),
-        );
+        self.run(gemm::attention_scores(sh, q.ptr, k.ptr, probs.ptr, bytes));
         let mask_d = self.to_device(mask);
         let weights = if p > 0.0 {
             Some(
@@ -840,17 +744,8 @@ impl Backend for Gpu {
             p,
             seed
         );
-        // ctxᵀ (d × S per head) = Vᵀ · Wᵀ.
         let (v, w) = (self.operand(v.ptr, v.len), self.operand(w_ptr, probs.len));
-        self.per_head(
-            sh,
-            (false, false),
-            (d, s, s),
-            tok(v.ptr),
-            sc(w.ptr),
-            0.0,
-            tok(ctx.ptr),
-        );
+        self.run(gemm::attention_context(sh, v.ptr, w.ptr, ctx.ptr, bytes));
     }
     fn attention_backward(
         &self,
@@ -894,28 +789,12 @@ impl Backend for Gpu {
             .alloc_zeros::<f32>(probs.len)
             .expect("device allocation");
         let dw_ptr = self.ptr(&dw);
-        let (tok, sc) = (Heads::Tokens, Heads::Scores);
+        let bytes = self.precision.bytes();
         let (v, dctx) = (self.operand(v.ptr, v.len), self.operand(dctx.ptr, dctx.len));
         let w = self.operand(w_ptr, probs.len);
-        // dWᵀ (S × S) = V · dctxᵀ;  dVᵀ (d × S) += dctxᵀ · W
-        self.per_head(
-            sh,
-            (true, false),
-            (s, s, d),
-            tok(v.ptr),
-            tok(dctx.ptr),
-            0.0,
-            sc(dw_ptr),
-        );
-        self.per_head(
-            sh,
-            (false, true),
-            (d, s, s),
-            tok(dctx.ptr),
-            sc(w.ptr),
-            1.0,
-            tok(dv.ptr),
-        );
+        self.run(gemm::attention_backward_w_v(
+            sh, v.ptr, dctx.ptr, w.ptr, dw_ptr, dv.ptr, bytes,
+        ));
         let scale = 1.0 / (d as f32).sqrt();
         launch!(
             self,
@@ -927,27 +806,11 @@ impl Backend for Gpu {
             s as i32,
             scale
         );
-        // dQᵀ (d × S) += Kᵀ · dSᵀ (row-major dS is column-major dSᵀ);  dKᵀ (d × S) += Qᵀ · dS
         let (q, k) = (self.operand(q.ptr, q.len), self.operand(k.ptr, k.len));
         let ds = self.operand(dw_ptr, probs.len);
-        self.per_head(
-            sh,
-            (false, false),
-            (d, s, s),
-            tok(k.ptr),
-            sc(ds.ptr),
-            1.0,
-            tok(dq.ptr),
-        );
-        self.per_head(
-            sh,
-            (false, true),
-            (d, s, s),
-            tok(q.ptr),
-            sc(ds.ptr),
-            1.0,
-            tok(dk.ptr),
-        );
+        self.run(gemm::attention_backward_q_k(
+            sh, q.ptr, k.ptr, ds.ptr, dq.ptr, dk.ptr, bytes,
+        ));
     }
     fn cross_entropy(
         &self,

@@ -12,6 +12,7 @@
 //! [`libraries`] first.
 
 pub mod backend;
+pub mod gemm;
 pub mod nccl;
 
 use anyhow::{bail, Context, Result};
