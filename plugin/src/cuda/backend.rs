@@ -337,7 +337,6 @@ impl Gpu {
             .stream
             .alloc_zeros::<f32>(rows)
             .expect("device allocation");
-        let (h, s, d) = (sh.heads as i32, sh.seq as i32, sh.head_dim as i32);
         let scale = 1.0 / (sh.head_dim as f32).sqrt();
         launch!(
             self,
@@ -351,9 +350,9 @@ impl Gpu {
             v.ptr,
             lse,
             mask,
-            h,
-            s,
-            d,
+            sh.heads as i32,
+            sh.seq as i32,
+            sh.head_dim as i32,
             scale
         );
         launch!(
@@ -369,9 +368,9 @@ impl Gpu {
             lse,
             self.ptr(&delta),
             mask,
-            h,
-            s,
-            d,
+            sh.heads as i32,
+            sh.seq as i32,
+            sh.head_dim as i32,
             scale
         );
     }

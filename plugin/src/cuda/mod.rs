@@ -147,4 +147,93 @@ mod tests {
         assert!(source("layernorm").unwrap().contains("block_sum"));
         assert!(source("nope").is_none());
     }
+
+    /// Splits `text` at the commas outside brackets.
+    fn top_level(text: &str) -> Vec<String> {
+        let (mut parts, mut depth, mut cur) = (vec![], 0, String::new());
+        for ch in text.chars() {
+            match ch {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    parts.push(cur.trim().to_owned());
+                    cur.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            cur.push(ch);
+        }
+        if !cur.trim().is_empty() {
+            parts.push(cur.trim().to_owned());
+        }
+        parts
+    }
+
+    /// The launches in backend.rs against the kernels' parameter lists, read from both
+    /// sources: as many arguments as parameters, and the integer widths right (`int` takes an
+    /// `as i32`, `size_t` a usize length), since a wrong width passes garbage without an error
+    /// and only a GPU would show it.
+    #[test]
+    fn every_launch_passes_what_its_kernel_declares() {
+        let params = |kernel: &str| -> Vec<String> {
+            FAMILIES
+                .iter()
+                .find_map(|(_, src)| {
+                    let decl = src.split(&format!("__global__ void {kernel}(")).nth(1)?;
+                    let list = decl.split_once(')').unwrap().0;
+                    Some(list.split(',').map(|p| p.trim().to_owned()).collect())
+                })
+                .unwrap_or_else(|| panic!("no kernel {kernel}"))
+        };
+        let backend = include_str!("backend.rs");
+        let mut checked = 0;
+        for call in backend.split("launch!(").skip(1) {
+            // The macro's own definition and by_rows' launch of a kernel named at run time.
+            let mut depth = 1;
+            let end = call
+                .char_indices()
+                .find(|&(_, ch)| {
+                    depth += match ch {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .unwrap();
+            let args = top_level(&call[..end]);
+            let Some(kernel) = args.get(1).and_then(|a| a.strip_prefix('"')) else {
+                continue;
+            };
+            let kernel = kernel.trim_end_matches('"');
+            let declared = params(kernel);
+            let passed = &args[3..];
+            assert_eq!(
+                passed.len(),
+                declared.len(),
+                "{kernel}: {passed:?} for {declared:?}"
+            );
+            for (arg, param) in passed.iter().zip(&declared) {
+                let ty = param.rsplit_once(' ').unwrap().0;
+                match ty {
+                    "int" => assert!(arg.ends_with("as i32"), "{kernel}: {arg} for {param}"),
+                    "size_t" => assert!(
+                        !arg.contains("as i32") && !arg.contains("f32"),
+                        "{kernel}: {arg} for {param}"
+                    ),
+                    _ if ty.ends_with('*') => assert!(
+                        arg.contains("ptr")
+                            || arg == "0u64"
+                            || ["lse", "mask"].contains(&arg.as_str()),
+                        "{kernel}: {arg} for {param}"
+                    ),
+                    _ => {}
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 25, "only {checked} launches found");
+    }
 }
