@@ -64,7 +64,8 @@ enum Command {
         #[arg(long)]
         resume: bool,
         /// Data-parallel training over GPUs with NCCL (experimental, never run): start one
-        /// process per GPU with `srun` (or set RANK, WORLD_SIZE, LOCAL_RANK and DNABERT_JOB_ID);
+        /// process per GPU with `srun --kill-on-bad-exit=1` (or set RANK, WORLD_SIZE, LOCAL_RANK
+        /// and DNABERT_JOB_ID);
         /// each takes its node-local GPU and grad_accumulation / world micro-batches per step.
         /// Rank 0 writes the run folder, which every rank must see. Needs --device cuda.
         #[arg(long)]
