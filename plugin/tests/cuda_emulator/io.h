@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 inline void read_exact(void* p, size_t n) {
     if (n && std::fread(p, 1, n, stdin) != n) {

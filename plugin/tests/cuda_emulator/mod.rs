@@ -192,13 +192,7 @@ pub fn launch(kernel: &str, grid: (usize, usize), threads: usize, args: &[Arg]) 
                     p.pointer && p.ty == *ty,
                     "{kernel} argument {i}: {ty}* for {p:?}"
                 );
-                let elem = match *ty {
-                    "float" | "unsigned int" => 4,
-                    "double" | "long long" => 8,
-                    "bf16_t" => 2,
-                    other => panic!("no element size for {other}"),
-                };
-                input.extend(((bytes.len() / elem) as u64).to_le_bytes());
+                input.extend(((bytes.len() / element_size(ty)) as u64).to_le_bytes());
                 input.extend(bytes);
             }
             Arg::Scalar(ty, bytes) => {
@@ -225,16 +219,31 @@ pub fn launch(kernel: &str, grid: (usize, usize), threads: usize, args: &[Arg]) 
             continue;
         }
         let n = u64::from_le_bytes(out.stdout[at..at + 8].try_into().unwrap()) as usize;
-        let bytes = match a {
-            Arg::Buf(_, b) => b.len(),
-            Arg::Scalar(..) => unreachable!(),
+        let Arg::Buf(ty, sent) = a else {
+            unreachable!()
         };
+        let bytes = n * element_size(ty);
+        assert_eq!(bytes, sent.len(), "{kernel}: a buffer came back resized");
         at += 8;
         bufs.push(out.stdout[at..at + bytes].to_vec());
         at += bytes;
-        assert!(n * 2 >= bytes.min(2), "{kernel}: output size");
     }
+    assert_eq!(
+        at,
+        out.stdout.len(),
+        "{kernel}: output past the last buffer"
+    );
     bufs
+}
+
+/// Bytes per element of a buffer's C type.
+fn element_size(ty: &str) -> usize {
+    match ty {
+        "float" | "unsigned int" => 4,
+        "double" | "long long" => 8,
+        "bf16_t" => 2,
+        other => panic!("no element size for {other}"),
+    }
 }
 
 /// `cuda/backend.rs`'s launch shapes: 1-D over n in blocks of 256; one block per row of `c`.
