@@ -332,7 +332,7 @@ impl Gpu {
     ) {
         assert_eq!(saved.len, fused_saved_len(sh));
         let rows = sh.batch * sh.heads * sh.seq;
-        let (lse, mask) = (saved.ptr, saved.ptr + 4 * rows as u64);
+        let (lse_ptr, mask_ptr) = (saved.ptr, saved.ptr + 4 * rows as u64);
         let delta = self
             .stream
             .alloc_zeros::<f32>(rows)
@@ -348,8 +348,8 @@ impl Gpu {
             q.ptr,
             k.ptr,
             v.ptr,
-            lse,
-            mask,
+            lse_ptr,
+            mask_ptr,
             sh.heads as i32,
             sh.seq as i32,
             sh.head_dim as i32,
@@ -365,9 +365,9 @@ impl Gpu {
             q.ptr,
             k.ptr,
             v.ptr,
-            lse,
+            lse_ptr,
             self.ptr(&delta),
-            mask,
+            mask_ptr,
             sh.heads as i32,
             sh.seq as i32,
             sh.head_dim as i32,

@@ -224,9 +224,7 @@ mod tests {
                         "{kernel}: {arg} for {param}"
                     ),
                     _ if ty.ends_with('*') => assert!(
-                        arg.contains("ptr")
-                            || arg == "0u64"
-                            || ["lse", "mask"].contains(&arg.as_str()),
+                        arg.contains("ptr") || arg == "0u64",
                         "{kernel}: {arg} for {param}"
                     ),
                     _ => {}

@@ -33,16 +33,15 @@ pub fn present() -> bool {
 /// The GPU a rank takes: its rank on the node, modulo the GPUs it sees (one when the launcher
 /// gives each task its own GPU, all of the node's otherwise), in `precision`.
 pub fn gpu_for(launch: &Launch, precision: Precision) -> Result<Gpu> {
-    let missing = super::missing_libraries();
-    if !missing.is_empty() || !present() {
-        let mut all = missing;
-        if !present() {
-            all.push("NCCL (libnccl.so.2)");
-        }
+    let mut missing = super::missing_libraries();
+    if !present() {
+        missing.push("NCCL (libnccl.so.2)");
+    }
+    if !missing.is_empty() {
         bail!(
             "--distributed: this machine cannot load {}; data-parallel training runs on GPUs \
              with NCCL",
-            all.join(", ")
+            missing.join(", ")
         );
     }
     let count = CudaContext::device_count().context("counting GPUs")? as usize;
