@@ -25,13 +25,7 @@ use dnabert::train::ops::adamw::AdamW;
 use dnabert::train::ops::attention::Shape;
 
 fn close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
-    let err = common::max_abs_diff(got, want);
-    assert!(
-        err <= 1e-5 * scale,
-        "{what}: max error {err:e}, scale {scale:e}"
-    );
+    common::assert_within(1e-5, what, got, want)
 }
 
 /// Runs a kernel over a backend launch shape and returns its pointer arguments as floats.
@@ -512,22 +506,7 @@ fn attention_softmax_and_cross_entropy_kernels_match_the_cpu_backend() {
     let rows_n = batch * heads * seq;
     for p in [0.0f32, 0.1] {
         let drop_len = if p > 0.0 { sh.probs_len() } else { 0 };
-        let (mut ctx, mut probs, mut dm) = (
-            vec![0.0; t * c],
-            vec![0.0; sh.probs_len()],
-            vec![0.0; drop_len],
-        );
-        cpu.attention_forward(
-            &mut ctx,
-            &mut probs,
-            &mut dm,
-            &q,
-            &k,
-            &v,
-            &mask,
-            &sh,
-            (p, 7),
-        );
+        let (_, probs, dm) = common::cpu_attention(&sh, &q, &k, &v, &mask, (p, 7));
         let drop_arg = |n: usize| {
             if n == 0 {
                 null("float")

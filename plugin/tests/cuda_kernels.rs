@@ -5,6 +5,8 @@
 //!
 //! The kernels' execution is tested against the CPU in gpu_parity.rs, on a machine with a GPU.
 
+mod common;
+
 use dnabert::cuda;
 
 #[test]
@@ -77,15 +79,7 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
     assert!(err.contains("--precision bf16 runs on a GPU only"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new(bin)
-        .arg("pretrain")
-        .arg("--config")
-        .arg(repo.join("workflows/assets/pretrain-test.yaml"))
-        .arg("--fasta")
-        .arg(repo.join("tests/fixtures/mini-genome/genome.fa"))
-        .arg("--output")
-        .arg(dir.path().join("run"))
+    let out = common::bundled_pretrain(&dir.path().join("run"))
         .args(["--device", "cuda"])
         .output()
         .unwrap();

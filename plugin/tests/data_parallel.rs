@@ -127,18 +127,9 @@ fn a_world_that_does_not_divide_grad_accumulation_is_refused() {
 #[test]
 fn distributed_pretraining_says_what_it_lacks() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let run = |args: &[&str], envs: &[(&str, &str)]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dnabert"));
-        cmd.arg("pretrain")
-            .arg("--config")
-            .arg(repo.join("workflows/assets/pretrain-test.yaml"))
-            .arg("--fasta")
-            .arg(repo.join("tests/fixtures/mini-genome/genome.fa"))
-            .arg("--output")
-            .arg(dir.path().join("run"))
-            .arg("--distributed")
-            .args(args);
+        let mut cmd = common::bundled_pretrain(&dir.path().join("run"));
+        cmd.arg("--distributed").args(args);
         for var in ["SLURM_PROCID", "RANK", "SLURM_JOB_ID", "DNABERT_JOB_ID"] {
             cmd.env_remove(var);
         }

@@ -330,23 +330,7 @@ fn embedding_attention_loss_and_adamw(g: &Gpu) {
                 )
             },
         );
-        let cpu = Cpu::new(1);
-        let (mut ctx, mut probs, mut dm) = (
-            vec![0.0; t * c],
-            vec![0.0; sh.probs_len()],
-            vec![0.0; drop_len],
-        );
-        cpu.attention_forward(
-            &mut ctx,
-            &mut probs,
-            &mut dm,
-            &q,
-            &k,
-            &v,
-            &mask,
-            &sh,
-            (p, 7),
-        );
+        let (_, probs, dm) = common::cpu_attention(&sh, &q, &k, &v, &mask, (p, 7));
         let sh_c = Shape {
             batch,
             seq,

@@ -167,13 +167,8 @@ impl AttentionCase {
         let (q, k, v, dctx) = (r(0), r(1), r(2), r(3));
         let mut mask = vec![1f32; batch * seq];
         mask[seq - 9..seq].iter_mut().for_each(|m| *m = 0.0);
+        let (ctx, probs, none) = cpu_attention(&sh, &q, &k, &v, &mask, (0.0, 0));
         let cpu = dnabert::train::cpu::Cpu::new(1);
-        let (mut ctx, mut probs) = (vec![0.0; n], vec![0.0; sh.probs_len()]);
-        let mut none: Vec<f32> = vec![];
-        let no_dropout = (0.0, 0);
-        cpu.attention_forward(
-            &mut ctx, &mut probs, &mut none, &q, &k, &v, &mask, &sh, no_dropout,
-        );
         let (mut dq, mut dk, mut dv) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         cpu.attention_backward(
             &mut dq, &mut dk, &mut dv, &dctx, &q, &k, &v, &probs, &none, &sh,
@@ -192,4 +187,52 @@ impl AttentionCase {
             dv,
         }
     }
+}
+
+/// The CPU backend's attention forward: (ctx, probabilities, dropout factors — empty
+/// without dropout).
+pub fn cpu_attention(
+    sh: &dnabert::train::ops::attention::Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: &[f32],
+    dropout: (f32, u64),
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use dnabert::train::backend::Backend;
+    let drop_len = if dropout.0 > 0.0 { sh.probs_len() } else { 0 };
+    let (mut ctx, mut probs, mut dm) = (
+        vec![0.0; q.len()],
+        vec![0.0; sh.probs_len()],
+        vec![0.0; drop_len],
+    );
+    dnabert::train::cpu::Cpu::new(1)
+        .attention_forward(&mut ctx, &mut probs, &mut dm, q, k, v, mask, sh, dropout);
+    (ctx, probs, dm)
+}
+
+/// Max abs error ≤ `rel` of the expected values' largest magnitude.
+pub fn assert_within(rel: f32, what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+    let err = max_abs_diff(got, want);
+    assert!(
+        err <= rel * scale,
+        "{what}: max error {err:e}, scale {scale:e}"
+    );
+}
+
+/// `dnabert pretrain` on the workflows' test config and the bundled mini genome, into `out`;
+/// the caller adds its flags.
+pub fn bundled_pretrain(out: &Path) -> std::process::Command {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dnabert"));
+    cmd.arg("pretrain")
+        .arg("--config")
+        .arg(repo.join("workflows/assets/pretrain-test.yaml"))
+        .arg("--fasta")
+        .arg(repo.join("tests/fixtures/mini-genome/genome.fa"))
+        .arg("--output")
+        .arg(out);
+    cmd
 }
