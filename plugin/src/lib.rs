@@ -1,5 +1,6 @@
-//! DNABERT in Rust: k-mer tokenizer, Hugging Face model folders, an ONNX export of the encoder,
-//! CPU inference through tract, and the `embed` pipeline.
+//! DNABERT in Rust: k-mer tokenizer, Hugging Face model folders (from disk or the Hub, in
+//! safetensors or `pytorch_model.bin`), an ONNX export of the encoder, CPU inference through
+//! tract, the `embed` pipeline, and training on CPU and GPU backends.
 
 pub mod checkpoint;
 pub mod config;
@@ -8,10 +9,15 @@ pub mod device;
 pub mod embed;
 pub mod engine;
 pub mod fasta;
+pub mod folder;
+pub mod hub;
 pub mod io_util;
+pub mod layout;
 pub mod model_dir;
+pub mod net;
 pub mod npy;
 pub mod onnx_export;
+pub mod remote;
 pub mod scatter;
 pub mod splice;
 pub mod tokenizer;

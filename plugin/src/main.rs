@@ -38,9 +38,36 @@ enum Command {
     Embed(EmbedArgs),
     /// Write the model's encoder as DIR/model.onnx (dynamic batch and sequence axes).
     ExportOnnx {
-        /// Model folder (config.json, vocab.txt, model.safetensors).
+        /// Model folder (config.json, vocab.txt, and weights).
         #[arg(long)]
         model: PathBuf,
+    },
+    /// Fetch a model from the Hugging Face Hub into the Hub cache (the one Python's
+    /// huggingface_hub uses), for machines or cluster nodes that have no network later.
+    ///
+    /// Reads HF_ENDPOINT, HF_HOME, HF_HUB_CACHE and HF_TOKEN as huggingface_hub does (the token
+    /// is sent to the endpoint's host only, never printed). Prints the local folder.
+    Download {
+        /// ORG/NAME, or ORG/NAME@REVISION (a branch, tag or commit; default main).
+        model: String,
+        /// Also copy the files into this plain folder (no links into the cache), for a
+        /// pipeline to stage or a node without the cache.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Write a model's weights as model.safetensors (f32, atomically), from any checkpoint it
+    /// has (pytorch_model.bin, shards, f16/bf16): loading is then fast and runs no pickle.
+    ///
+    /// In place by default (pytorch_model.bin may then be removed; safetensors is read first);
+    /// with --output, a complete new folder. Missing tokenizer_config.json and
+    /// special_tokens_map.json are written, so transformers' AutoTokenizer reads the k-mers.
+    Convert {
+        /// Model folder, or a Hub id (then --output is needed).
+        #[arg(long)]
+        model: PathBuf,
+        /// Folder to write [default: the model folder itself].
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Make a fresh model folder (weights drawn N(0, 0.02), as BERT does) from a YAML shape:
     /// k, layers, hidden, heads, intermediate, max_positions, and optionally seed.
@@ -354,6 +381,7 @@ fn max_positions() -> usize {
 }
 
 fn init(config: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    use dnabert::layout::Layout;
     use dnabert::train::{params::Params, store};
     let (c, _): (InitConfig, _) = dnabert::train::load_yaml(config)?;
     let shape = dnabert::train::pretrain::ModelShape {
@@ -367,8 +395,90 @@ fn init(config: &std::path::Path, output: &std::path::Path) -> Result<()> {
     let bert = shape.bert_config()?;
     let mut params = Params::bert_mlm(&bert);
     store::init(&mut params, c.seed, |_| true);
-    store::save_folder(output, &bert, c.k, &params, "BertForMaskedLM")?;
+    let description = dnabert::folder::Description {
+        layout: Layout::Mlm,
+        k: c.k,
+        model_max_length: bert.max_position_embeddings,
+        labels: vec![],
+        title: "A DNABERT with random weights, made by dnabert init".into(),
+        summary: "Weights drawn N(0, 0.02) as BERT initialises them: never trained. The start of \
+                  `dnabert pretrain`, or a from-scratch baseline for fine-tuning."
+            .into(),
+        facts: vec![("seed".into(), c.seed.to_string())],
+        base_model: None,
+    };
+    store::save_folder(output, &bert, &params, &description)?;
     println!("{}", output.display());
+    Ok(())
+}
+
+/// `dnabert convert`: every tensor of the checkpoint, canonical names, as model.safetensors.
+fn convert(model: &std::path::Path, output: Option<&std::path::Path>) -> Result<()> {
+    use dnabert::folder;
+    let m = ModelDir::open(model)?;
+    let out = match output {
+        Some(o) => o.to_owned(),
+        None if model.is_dir() => model.to_owned(),
+        None => anyhow::bail!(
+            "{}: a Hub model lives in the Hub cache; give --output for the converted folder",
+            model.display()
+        ),
+    };
+    let ck = m.checkpoint()?;
+    ck.check_layers(&m.config)?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
+    if out != m.path {
+        for f in [
+            "config.json",
+            "vocab.txt",
+            folder::TOKENIZER_CONFIG,
+            folder::SPECIAL_TOKENS_MAP,
+            folder::CARD,
+            folder::CENTRE_HEAD_CODE,
+        ] {
+            let from = m.path.join(f);
+            if from.is_file() {
+                let bytes = std::fs::read(&from)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", from.display()))?;
+                dnabert::io_util::write_atomic(&out.join(f), &bytes)?;
+            }
+        }
+    }
+    // A folder that transformers' AutoTokenizer would lower-case into [UNK] gets DNABERT's
+    // tokenizer files; a folder's own files are kept.
+    let json = |v: serde_json::Value| serde_json::to_string_pretty(&v).expect("JSON") + "\n";
+    if !out.join(folder::TOKENIZER_CONFIG).exists() {
+        let tc = folder::tokenizer_config(m.model_max_length);
+        dnabert::io_util::write_atomic(&out.join(folder::TOKENIZER_CONFIG), json(tc).as_bytes())?;
+    }
+    if !out.join(folder::SPECIAL_TOKENS_MAP).exists() {
+        let st = folder::special_tokens_map();
+        dnabert::io_util::write_atomic(&out.join(folder::SPECIAL_TOKENS_MAP), json(st).as_bytes())?;
+    }
+    let names = ck.names();
+    let tensors: Vec<(String, Vec<usize>, &[f32])> = names
+        .iter()
+        .map(|n| {
+            let t = ck.get(n).expect("listed");
+            (n.to_string(), t.shape.clone(), t.data.as_slice())
+        })
+        .collect();
+    let dest = out.join("model.safetensors");
+    dnabert::train::store::save_tensors(&dest, &tensors)?;
+    eprintln!(
+        "convert: {} tensors from {} into {}",
+        tensors.len(),
+        ck.source.display(),
+        dest.display()
+    );
+    if out == m.path && ck.source != dest {
+        eprintln!(
+            "convert: {} is no longer read (model.safetensors comes first) and may be removed",
+            ck.source.display()
+        );
+    }
+    println!("{}", out.display());
     Ok(())
 }
 
@@ -431,6 +541,9 @@ fn main() -> ExitCode {
         Command::ExportOnnx { model } => ModelDir::open(&model)
             .and_then(|m| m.export_onnx())
             .map(|p| println!("{}", p.display())),
+        Command::Download { model, output } => dnabert::hub::download(&model, output.as_deref())
+            .map(|dir| println!("{}", dir.display())),
+        Command::Convert { model, output } => convert(&model, output.as_deref()),
         Command::Init { config, output } => init(&config, &output),
         Command::Pretrain {
             config,

@@ -50,6 +50,7 @@ pub fn split_fasta(input: &Path, dir: &Path, chunk_bases: u64) -> Result<SplitSu
     if chunk_bases == 0 {
         bail!("--chunk-bases must be at least 1");
     }
+    let input = &crate::remote::local(input)?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
     let mut reader = FastaReader::open(input)?;

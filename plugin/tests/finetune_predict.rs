@@ -5,6 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use dnabert::folder::Description;
+use dnabert::layout::Layout;
 use dnabert::train::finetune::{read_table, run, FinetuneConfig};
 use dnabert::train::params::Params;
 use dnabert::train::pretrain::ModelShape;
@@ -25,7 +27,8 @@ fn tiny_finetune_config(dir: &Path, epochs: usize) -> FinetuneConfig {
     let mut params = Params::bert_mlm(&config);
     store::init(&mut params, 3, |_| true);
     let base = dir.join("base");
-    store::save_folder(&base, &config, 6, &params, "BertForMaskedLM").unwrap();
+    let description = Description::minimal(Layout::Mlm, 6, config.max_position_embeddings);
+    store::save_folder(&base, &config, &params, &description).unwrap();
 
     let yaml = format!(
         "model: {}\ntrain: {}\nnum_labels: 2\nepochs: {epochs}\nbatch_size: 50\nlr: 0.002\nthreads: 2\noutput: {}\n",

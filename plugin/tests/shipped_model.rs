@@ -4,12 +4,12 @@
 
 mod common;
 
+use dnabert::layout::Layout;
 use dnabert::model_dir::ModelDir;
 use dnabert::tokenizer::Tokenizer;
 use dnabert::train::cpu::Cpu;
 use dnabert::train::data::{rng_for, Genome, MaskStyle, Sampler, Split};
 use dnabert::train::mlm;
-use dnabert::train::params::Params;
 use dnabert::train::store;
 use dnabert::vocab::Vocab;
 
@@ -17,8 +17,7 @@ use dnabert::vocab::Vocab;
 fn the_shipped_model_predicts_held_out_masked_kmers() {
     let dir = common::fixtures().join("../../models/dnabert6-chrx-4x256");
     let model = ModelDir::open(&dir).unwrap();
-    let mut params = Params::bert_mlm(&model.config);
-    store::load_into(&mut params, &dir.join("model.safetensors"), |_| false).unwrap();
+    let (params, _) = store::load(&model, Layout::Mlm, |_| false).unwrap();
     let genome = Genome::load(
         &[common::shared_data().join("grch37_chrX_1-70Mb.fa.gz")],
         &Split::Fraction(0.02),

@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use crate::config::BertConfig;
 use crate::engine::{Batch, Hidden, Infer};
+use crate::layout::Layout;
 use crate::model_dir::ModelDir;
 use crate::train::backend::{Backend, Dropout};
 use crate::train::encoder::{self, Tokens};
@@ -22,8 +23,7 @@ pub struct BackendEngine<B: Backend> {
 impl<B: Backend + Send> BackendEngine<B> {
     /// The model folder's encoder weights (any head the checkpoint has is not loaded).
     pub fn new(be: B, model: &ModelDir) -> Result<Self> {
-        let mut host = Params::bert_encoder(&model.config);
-        store::load_into(&mut host, &model.path.join("model.safetensors"), |_| false)?;
+        let (host, _) = store::load(model, Layout::Encoder, |_| false)?;
         Ok(Self {
             params: host.to_backend(&be),
             config: model.config.clone(),

@@ -46,7 +46,8 @@ pub struct EmbedOptions {
     pub output: PathBuf,
     pub pooling: Pooling,
     pub per_nucleotide: bool,
-    /// k-mer tokens per window; `None`: `max_position_embeddings - 2`.
+    /// k-mer tokens per window; `None`: the longest the model was trained on
+    /// (`model_max_length - 2` of its `tokenizer_config.json`, else `max_position_embeddings - 2`).
     pub window_tokens: Option<usize>,
     pub overlap_tokens: usize,
     pub batch_size: usize,
@@ -85,8 +86,8 @@ pub fn output_paths(prefix: &Path) -> (PathBuf, PathBuf) {
 
 pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
     let model = crate::model_dir::ModelDir::open(&opts.model)?;
-    let max_window = model.config.max_position_embeddings - 2;
-    let window = opts.window_tokens.unwrap_or(max_window);
+    let max_window = model.max_window();
+    let window = opts.window_tokens.unwrap_or(model.trained_window());
     if window == 0 || window > max_window {
         bail!("--window-tokens {window}: must be 1..={max_window} (max_position_embeddings - 2)");
     }
@@ -138,6 +139,11 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
                 1,
             )
         }
+    };
+    let input = crate::remote::local(&opts.input)?;
+    let opts = &EmbedOptions {
+        input,
+        ..opts.clone()
     };
     pipeline::run(opts, &model, engine, window, rows, workers)
 }

@@ -51,6 +51,12 @@ pub struct Summary {
 const SPLITS: [&str; 3] = ["train", "validation", "test"];
 
 pub fn run(o: &Options) -> Result<Summary> {
+    let local = Options {
+        fasta: crate::remote::local(&o.fasta)?,
+        annotation: crate::remote::local(&o.annotation)?,
+        ..o.clone()
+    };
+    let o = &local;
     if o.window < 8 || !o.window.is_multiple_of(2) {
         bail!(
             "--window must be an even number of bases ≥ 8, not {}",

@@ -4,57 +4,32 @@
 //! - [`Head::Centre`], BioNeMo's splice-site head: the hidden state of the sequence's centre
 //!   token → dense (`hidden` units) + ReLU → dropout → dense.
 
-use serde::{Deserialize, Serialize};
-
 use super::backend::{Backend, Dropout};
 use super::encoder::{self, drop_backward, drop_forward, lin_backward, lin_forward, Tokens};
 use super::params::Params;
 use crate::config::BertConfig;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum Head {
-    Cls,
-    Centre { hidden: usize },
+pub use crate::layout::Head;
+
+/// The row (of B·S) that feeds the head, per sequence: `[CLS]` at 0, or the centre token of the
+/// real tokens, `(len − 1) / 2` as BioNeMo takes it.
+pub fn rows(head: Head, tokens: &Tokens) -> Vec<usize> {
+    (0..tokens.batch)
+        .map(|b| {
+            let at = match head {
+                Head::Cls => 0,
+                Head::Centre { .. } => {
+                    let len = tokens.mask[b * tokens.seq..][..tokens.seq]
+                        .iter()
+                        .filter(|&&m| m > 0.0)
+                        .count();
+                    (len.max(1) - 1) / 2
+                }
+            };
+            b * tokens.seq + at
+        })
+        .collect()
 }
-
-impl Head {
-    /// The tensor names of the head's two layers (the first one's input is the picked row).
-    fn layers(&self) -> (&'static str, &'static str) {
-        match self {
-            Head::Cls => ("bert.pooler.dense", "classifier"),
-            Head::Centre { .. } => ("classifier.dense", "classifier.out_proj"),
-        }
-    }
-
-    fn width(&self, config: &BertConfig) -> usize {
-        match self {
-            Head::Cls => config.hidden_size,
-            Head::Centre { hidden } => *hidden,
-        }
-    }
-
-    /// The row (of B·S) that feeds the head, per sequence: `[CLS]` at 0, or the centre token
-    /// of the real tokens, `(len − 1) / 2` as BioNeMo takes it.
-    pub fn rows(&self, tokens: &Tokens) -> Vec<usize> {
-        (0..tokens.batch)
-            .map(|b| {
-                let at = match self {
-                    Head::Cls => 0,
-                    Head::Centre { .. } => {
-                        let len = tokens.mask[b * tokens.seq..][..tokens.seq]
-                            .iter()
-                            .filter(|&&m| m > 0.0)
-                            .count();
-                        (len.max(1) - 1) / 2
-                    }
-                };
-                b * tokens.seq + at
-            })
-            .collect()
-    }
-}
-
 pub struct ClassBatch {
     pub tokens: Tokens,
     /// One class per row.
@@ -86,7 +61,7 @@ pub fn forward<B: Backend>(
     let width = head.width(config);
     let (first, second) = head.layers();
     let acts = encoder::forward(be, config, params, tokens, dropout);
-    let rows = head.rows(tokens);
+    let rows = rows(head, tokens);
     let mut picked = be.zeros(tokens.batch * h);
     be.gather_rows(B::all_mut(&mut picked), B::all(&acts.hidden), &rows, h);
     let mut z = lin_forward(be, &picked, params, first, h, width);

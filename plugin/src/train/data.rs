@@ -43,7 +43,7 @@ impl Genome {
     pub fn load(files: &[PathBuf], split: &Split, min_len: usize) -> Result<Self> {
         let mut contigs = vec![];
         for f in files {
-            let mut reader = FastaReader::open(f)?;
+            let mut reader = FastaReader::open(&crate::remote::local(f)?)?;
             while let Some(rec) = reader.next_record() {
                 let rec = rec?;
                 let mut start = None;

@@ -7,6 +7,7 @@ use super::backend::{Backend, Dropout};
 use super::ops::attention;
 use super::params::Params;
 use crate::config::BertConfig;
+use crate::layout::{self, embeddings};
 
 /// Token ids (B × S), with a 0/1 attention mask.
 pub struct Tokens {
@@ -223,21 +224,21 @@ pub fn forward<B: Backend>(
     be.embedding_forward(
         B::all_mut(&mut emb),
         &tokens.ids,
-        params.get("bert.embeddings.word_embeddings.weight"),
-        params.get("bert.embeddings.position_embeddings.weight"),
-        params.get("bert.embeddings.token_type_embeddings.weight"),
+        params.get(embeddings::WORD),
+        params.get(embeddings::POSITION),
+        params.get(embeddings::TOKEN_TYPE),
         tokens.seq,
         h,
     );
-    let (mut x, emb_ln) = ln_forward(be, &emb, params, "bert.embeddings.LayerNorm", h, eps);
+    let (mut x, emb_ln) = ln_forward(be, &emb, params, embeddings::LAYER_NORM, h, eps);
     let emb_drop = drop_forward(be, &mut x, dropout, 0);
 
     let mut layers = Vec::with_capacity(config.num_hidden_layers);
     for l in 0..config.num_hidden_layers {
-        let n = |s: &str| format!("bert.encoder.layer.{l}.{s}");
-        let q = lin_forward(be, &x, params, &n("attention.self.query"), h, h);
-        let k = lin_forward(be, &x, params, &n("attention.self.key"), h, h);
-        let v = lin_forward(be, &x, params, &n("attention.self.value"), h, h);
+        let n = layout::layer(l);
+        let q = lin_forward(be, &x, params, &n.query, h, h);
+        let k = lin_forward(be, &x, params, &n.key, h, h);
+        let v = lin_forward(be, &x, params, &n.value, h, h);
         let mut probs = be.zeros(be.attention_saved_len(&sh, dropout.on()));
         let mut probs_drop = be.zeros(if dropout.on() { sh.probs_len() } else { 0 });
         let mut ctx = be.zeros(t * h);
@@ -256,17 +257,17 @@ pub fn forward<B: Backend>(
                 (0.0, 0)
             },
         );
-        let mut res1 = lin_forward(be, &ctx, params, &n("attention.output.dense"), h, h);
+        let mut res1 = lin_forward(be, &ctx, params, &n.attention_output, h, h);
         let attn_drop = drop_forward(be, &mut res1, dropout, site(l, 1));
         be.add_scaled(B::all_mut(&mut res1), B::all(&x), 1.0);
-        let (x1, ln1) = ln_forward(be, &res1, params, &n("attention.output.LayerNorm"), h, eps);
-        let inter = lin_forward(be, &x1, params, &n("intermediate.dense"), h, im);
+        let (x1, ln1) = ln_forward(be, &res1, params, &n.attention_layer_norm, h, eps);
+        let inter = lin_forward(be, &x1, params, &n.intermediate, h, im);
         let mut act = be.zeros(t * im);
         be.gelu_forward(B::all_mut(&mut act), B::all(&inter));
-        let mut res2 = lin_forward(be, &act, params, &n("output.dense"), im, h);
+        let mut res2 = lin_forward(be, &act, params, &n.output, im, h);
         let out_drop = drop_forward(be, &mut res2, dropout, site(l, 2));
         be.add_scaled(B::all_mut(&mut res2), B::all(&x1), 1.0);
-        let (x2, ln2) = ln_forward(be, &res2, params, &n("output.LayerNorm"), h, eps);
+        let (x2, ln2) = ln_forward(be, &res2, params, &n.output_layer_norm, h, eps);
         let input = std::mem::replace(&mut x, x2);
         layers.push(LayerActs {
             input,
@@ -311,27 +312,27 @@ pub fn backward<B: Backend>(
     let sh = attention_shape(config, tokens);
     let mut dx = dhidden;
     for (l, a) in acts.layers.iter().enumerate().rev() {
-        let n = |s: &str| format!("bert.encoder.layer.{l}.{s}");
+        let n = layout::layer(l);
         let mut dres2 = be.zeros(t * h);
-        let ln = n("output.LayerNorm");
-        ln_backward(be, &mut dres2, &dx, &a.res2, &a.ln2, params, grads, &ln, h);
+        let ln = &n.output_layer_norm;
+        ln_backward(be, &mut dres2, &dx, &a.res2, &a.ln2, params, grads, ln, h);
         let mut dx1 = dres2.clone(); // the residual branch
         drop_backward(be, &mut dres2, &a.out_drop);
         let mut dact = be.zeros(t * im);
-        let name = n("output.dense");
-        lin_backward(be, &mut dact, &dres2, &a.act, params, grads, &name, im, h);
+        let name = &n.output;
+        lin_backward(be, &mut dact, &dres2, &a.act, params, grads, name, im, h);
         let mut dinter = be.zeros(t * im);
         be.gelu_backward(B::all_mut(&mut dinter), B::all(&dact), B::all(&a.inter));
-        let name = n("intermediate.dense");
-        lin_backward(be, &mut dx1, &dinter, &a.x1, params, grads, &name, h, im);
+        let name = &n.intermediate;
+        lin_backward(be, &mut dx1, &dinter, &a.x1, params, grads, name, h, im);
         let mut dres1 = be.zeros(t * h);
-        let ln = n("attention.output.LayerNorm");
-        ln_backward(be, &mut dres1, &dx1, &a.res1, &a.ln1, params, grads, &ln, h);
+        let ln = &n.attention_layer_norm;
+        ln_backward(be, &mut dres1, &dx1, &a.res1, &a.ln1, params, grads, ln, h);
         let mut din = dres1.clone(); // the residual branch
         drop_backward(be, &mut dres1, &a.attn_drop);
         let mut dctx = be.zeros(t * h);
-        let name = n("attention.output.dense");
-        lin_backward(be, &mut dctx, &dres1, &a.ctx, params, grads, &name, h, h);
+        let name = &n.attention_output;
+        lin_backward(be, &mut dctx, &dres1, &a.ctx, params, grads, name, h, h);
         let (mut dq, mut dk, mut dv) = (be.zeros(t * h), be.zeros(t * h), be.zeros(t * h));
         be.attention_backward(
             B::all_mut(&mut dq),
@@ -345,15 +346,14 @@ pub fn backward<B: Backend>(
             B::all(&a.probs_drop),
             &sh,
         );
-        for (d, proj) in [(&dq, "query"), (&dk, "key"), (&dv, "value")] {
-            let name = n(&format!("attention.self.{proj}"));
-            lin_backward(be, &mut din, d, &a.input, params, grads, &name, h, h);
+        for (d, name) in [(&dq, &n.query), (&dk, &n.key), (&dv, &n.value)] {
+            lin_backward(be, &mut din, d, &a.input, params, grads, name, h, h);
         }
         dx = din;
     }
     drop_backward(be, &mut dx, &acts.emb_drop);
     let mut demb = be.zeros(t * h);
-    let ln = "bert.embeddings.LayerNorm";
+    let ln = embeddings::LAYER_NORM;
     ln_backward(
         be,
         &mut demb,
@@ -366,9 +366,9 @@ pub fn backward<B: Backend>(
         h,
     );
     let mut tables = grads.many_mut(&[
-        "bert.embeddings.word_embeddings.weight",
-        "bert.embeddings.position_embeddings.weight",
-        "bert.embeddings.token_type_embeddings.weight",
+        embeddings::WORD,
+        embeddings::POSITION,
+        embeddings::TOKEN_TYPE,
     ]);
     let dtype = tables.pop().expect("three tables");
     let dpos = tables.pop().expect("three tables");

@@ -23,6 +23,8 @@ use super::metrics::{self, Metrics};
 use super::ops::adamw::AdamW;
 use super::params::Params;
 use super::{store, OptimizerState};
+use crate::folder::Description;
+use crate::layout::Layout;
 use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokenizer;
 
@@ -60,6 +62,11 @@ pub struct FinetuneConfig {
     pub head: HeadKind,
     #[serde(default = "sixty_four")]
     pub head_hidden: usize,
+    /// Class names in class order (`[donor, acceptor, neither]` for splice sites), written into
+    /// the model's `config.json` as `id2label`; left out, the starting model's names if it is a
+    /// classifier with as many classes, else `LABEL_0` ….
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// Hidden, attention and head dropout while training (BERT's 0.1 by default).
     #[serde(default = "tenth_f32")]
     pub dropout: f32,
@@ -341,10 +348,15 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
     let model = ModelDir::open(&c.model)?;
     let n = c.num_labels;
     let head = c.head();
-    let mut host = Params::bert_classifier(&model.config, n, head);
-    let fresh = store::load_into(&mut host, &c.model.join("model.safetensors"), |name| {
-        name.starts_with("classifier.") || name.starts_with("bert.pooler.")
-    })?;
+    if !c.labels.is_empty() && c.labels.len() != n {
+        bail!(
+            "labels names {} classes, but num_labels is {n}",
+            c.labels.len()
+        );
+    }
+    let layout = Layout::Classifier { labels: n, head };
+    // The head starts fresh unless the checkpoint is a classifier of this very layout.
+    let (mut host, fresh) = store::load(&model, layout, Layout::is_head)?;
     store::init(&mut host, c.seed, |name| fresh.iter().any(|f| f == name));
     let mut params = host.to_backend(be);
 
@@ -425,7 +437,7 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
             };
             let frozen = c.freeze_encoder;
             state.step_filtered(be, &AdamW { lr, ..opt }, &mut params, &grads, |name| {
-                !frozen || !name.starts_with("bert.") || name.starts_with("bert.pooler.")
+                !frozen || Layout::is_head(name)
             });
             epoch_loss += loss * chunk.len() as f32;
             tokens += seqs
@@ -480,7 +492,67 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
     let out = c.output.join("model");
-    store::save_classifier_folder(&out, &model.config, model.k(), &best.to_host(be), n, head)?;
+    let description = Description {
+        layout,
+        k: model.k(),
+        model_max_length: model.model_max_length,
+        labels: if c.labels.is_empty() {
+            model.labels(n)
+        } else {
+            c.labels.clone()
+        },
+        title: "A DNABERT sequence classifier fine-tuned by dnabert".into(),
+        summary: format!(
+            "Fine-tuned from `{}` on `{}` ({} training examples) by `dnabert finetune`.",
+            c.model.display(),
+            c.train.display(),
+            report.train_examples
+        ),
+        facts: vec![
+            (
+                "epochs".into(),
+                format!("{} (best: {best_epoch})", c.epochs),
+            ),
+            (
+                "optimiser".into(),
+                format!(
+                    "AdamW, lr {}, weight decay {}, batch {}, warmup {:.0}%, dropout {}{}",
+                    c.lr,
+                    c.weight_decay,
+                    c.batch_size,
+                    100.0 * c.warmup_fraction,
+                    c.dropout,
+                    if c.freeze_encoder {
+                        ", encoder frozen"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            (
+                "validation".into(),
+                format!(
+                    "accuracy {:.4}, MCC {:.4}, macro F1 {:.4} ({} examples)",
+                    report.validation.accuracy,
+                    report.validation.mcc,
+                    report.validation.macro_f1,
+                    report.validation_examples
+                ),
+            ),
+            (
+                "test".into(),
+                format!(
+                    "accuracy {:.4}, MCC {:.4}, macro F1 {:.4} ({} examples)",
+                    report.test.accuracy,
+                    report.test.mcc,
+                    report.test.macro_f1,
+                    report.test_examples
+                ),
+            ),
+        ],
+        base_model: Some(c.model.to_string_lossy().into_owned()),
+    };
+    store::save_folder(&out, &model.config, &best.to_host(be), &description)?;
     Ok(out)
 }
 

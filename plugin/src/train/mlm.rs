@@ -5,6 +5,7 @@ use super::backend::{Backend, Dropout};
 use super::encoder::{self, lin_backward, lin_forward, ln_backward, ln_forward, Tokens};
 use super::params::Params;
 use crate::config::BertConfig;
+use crate::layout::{embeddings, mlm};
 
 /// MLM labels per token: the original id where a prediction is asked, -1 elsewhere.
 pub struct MlmBatch {
@@ -29,24 +30,17 @@ fn head_forward<B: Backend>(
 ) -> Head<B> {
     let (h, v) = (config.hidden_size, config.vocab_size);
     let t = B::len(x) / h;
-    let hd = lin_forward(be, x, params, "cls.predictions.transform.dense", h, h);
+    let hd = lin_forward(be, x, params, mlm::TRANSFORM, h, h);
     let mut hg = be.zeros(t * h);
     be.gelu_forward(B::all_mut(&mut hg), B::all(&hd));
     let eps = config.layer_norm_eps as f32;
-    let (ht, ln) = ln_forward(
-        be,
-        &hg,
-        params,
-        "cls.predictions.transform.LayerNorm",
-        h,
-        eps,
-    );
+    let (ht, ln) = ln_forward(be, &hg, params, mlm::TRANSFORM_LAYER_NORM, h, eps);
     let mut logits = be.zeros(t * v);
     be.linear_forward(
         B::all_mut(&mut logits),
         B::all(&ht),
-        params.get("bert.embeddings.word_embeddings.weight"),
-        params.get("cls.predictions.bias"),
+        params.get(embeddings::WORD),
+        params.get(mlm::BIAS),
         t,
         h,
         v,
@@ -111,10 +105,7 @@ pub fn loss_and_grads<B: Backend>(
     let mut dht = be.zeros(t * h);
     {
         // The decoder's weight is the word embedding table; its bias is cls.predictions.bias.
-        let mut g = grads.many_mut(&[
-            "bert.embeddings.word_embeddings.weight",
-            "cls.predictions.bias",
-        ]);
+        let mut g = grads.many_mut(&[embeddings::WORD, mlm::BIAS]);
         let db = g.pop().expect("two views");
         let dw = g.pop().expect("two views");
         be.linear_backward(
@@ -123,19 +114,19 @@ pub fn loss_and_grads<B: Backend>(
             db,
             B::all(&dlogits),
             B::all(&ht),
-            params.get("bert.embeddings.word_embeddings.weight"),
+            params.get(embeddings::WORD),
             t,
             h,
             v,
         );
     }
     let mut dhg = be.zeros(t * h);
-    let name = "cls.predictions.transform.LayerNorm";
+    let name = mlm::TRANSFORM_LAYER_NORM;
     ln_backward(be, &mut dhg, &dht, &hg, &ln, params, grads, name, h);
     let mut dhd = be.zeros(t * h);
     be.gelu_backward(B::all_mut(&mut dhd), B::all(&dhg), B::all(&hd));
     let mut dx = be.zeros(t * h);
-    let name = "cls.predictions.transform.dense";
+    let name = mlm::TRANSFORM;
     lin_backward(be, &mut dx, &dhd, x, params, grads, name, h, h);
     encoder::backward(be, config, params, grads, &b.tokens, &acts, dx);
     loss

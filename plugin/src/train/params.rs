@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::backend::Backend;
-use super::classify::Head;
 use super::cpu::Cpu;
 use crate::config::BertConfig;
+use crate::layout::{Head, Layout};
 
 /// A model's tensors in one flat buffer of a backend (host memory for [`Cpu`]).
 pub struct Params<B: Backend = Cpu> {
@@ -43,43 +43,25 @@ impl Params<Cpu> {
         }
     }
 
+    /// Zeros in a model's layout ([`Layout::names`]).
+    pub fn for_layout(layout: Layout, config: &BertConfig) -> Self {
+        Self::new(layout.names(config))
+    }
+
     /// Zeros in the layout of the encoder alone (`BertModel` without its pooler).
     pub fn bert_encoder(config: &BertConfig) -> Self {
-        Self::new(encoder_names(config))
+        Self::for_layout(Layout::Encoder, config)
     }
 
     /// Zeros in the layout of `BertForMaskedLM` for `config` (decoder weight tied).
     pub fn bert_mlm(config: &BertConfig) -> Self {
-        let (h, v) = (config.hidden_size, config.vocab_size);
-        let mut names = encoder_names(config);
-        names.push(("cls.predictions.transform.dense.weight".into(), vec![h, h]));
-        names.push(("cls.predictions.transform.dense.bias".into(), vec![h]));
-        names.push(("cls.predictions.transform.LayerNorm.weight".into(), vec![h]));
-        names.push(("cls.predictions.transform.LayerNorm.bias".into(), vec![h]));
-        names.push(("cls.predictions.bias".into(), vec![v]));
-        Self::new(names)
+        Self::for_layout(Layout::Mlm, config)
     }
 
     /// Zeros in the layout of a sequence classifier with `labels` classes and the given head:
     /// `BertForSequenceClassification`'s for [`Head::Cls`].
     pub fn bert_classifier(config: &BertConfig, labels: usize, head: Head) -> Self {
-        let h = config.hidden_size;
-        let mut names = encoder_names(config);
-        match head {
-            Head::Cls => {
-                names.push(("bert.pooler.dense.weight".into(), vec![h, h]));
-                names.push(("bert.pooler.dense.bias".into(), vec![h]));
-                names.push(("classifier.weight".into(), vec![labels, h]));
-                names.push(("classifier.bias".into(), vec![labels]));
-            }
-            Head::Centre { hidden } => {
-                names.push(("classifier.dense.weight".into(), vec![hidden, h]));
-                names.push(("classifier.dense.bias".into(), vec![hidden]));
-                names.push(("classifier.out_proj.weight".into(), vec![labels, hidden]));
-                names.push(("classifier.out_proj.bias".into(), vec![labels]));
-            }
-        }
-        Self::new(names)
+        Self::for_layout(Layout::Classifier { labels, head }, config)
     }
 
     /// Whether AdamW decays this tensor: not biases nor LayerNorm parameters (BERT's rule).
@@ -187,44 +169,4 @@ impl<B: Backend> Params<B> {
     pub fn scale(&mut self, be: &B, s: f32) {
         be.scale(B::all_mut(&mut self.data), s);
     }
-}
-
-/// The encoder's tensors, under `bert.`.
-pub fn encoder_names(config: &BertConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i, v) = (
-        config.hidden_size,
-        config.intermediate_size,
-        config.vocab_size,
-    );
-    let mut names: Vec<(String, Vec<usize>)> = vec![
-        ("bert.embeddings.word_embeddings.weight".into(), vec![v, h]),
-        (
-            "bert.embeddings.position_embeddings.weight".into(),
-            vec![config.max_position_embeddings, h],
-        ),
-        (
-            "bert.embeddings.token_type_embeddings.weight".into(),
-            vec![config.type_vocab_size, h],
-        ),
-        ("bert.embeddings.LayerNorm.weight".into(), vec![h]),
-        ("bert.embeddings.LayerNorm.bias".into(), vec![h]),
-    ];
-    for l in 0..config.num_hidden_layers {
-        let p = format!("bert.encoder.layer.{l}");
-        for (n, shape) in [
-            ("attention.self.query", vec![h, h]),
-            ("attention.self.key", vec![h, h]),
-            ("attention.self.value", vec![h, h]),
-            ("attention.output.dense", vec![h, h]),
-            ("attention.output.LayerNorm", vec![h]),
-            ("intermediate.dense", vec![i, h]),
-            ("output.dense", vec![h, i]),
-            ("output.LayerNorm", vec![h]),
-        ] {
-            let out = shape[0];
-            names.push((format!("{p}.{n}.weight"), shape));
-            names.push((format!("{p}.{n}.bias"), vec![out]));
-        }
-    }
-    names
 }

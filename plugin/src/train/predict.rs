@@ -7,13 +7,13 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::backend::Backend;
-use super::classify::Head;
 use super::cpu::Cpu;
 use super::finetune::{probabilities, read_table};
 use super::params::Params;
 use super::store;
 use crate::fasta::FastaReader;
 use crate::io_util::AtomicFile;
+use crate::layout::Layout;
 use crate::model_dir::ModelDir;
 
 /// (id, start, end, true label if known, sequence)
@@ -40,33 +40,20 @@ pub fn run_on<B: Backend>(
     batch: usize,
 ) -> Result<usize> {
     let model = ModelDir::open(model_dir)?;
-    let weights = store::load_tensors(&model_dir.join("model.safetensors"))?;
-    // The head is read off the tensors: `classifier.weight` for [CLS], `classifier.out_proj.*`
-    // for the centre-token head.
-    let shape = |n: &str| weights.get(n).map(|(s, _)| s.clone());
-    let (n, head) = match (
-        shape("classifier.weight"),
-        shape("classifier.out_proj.weight"),
-        shape("classifier.dense.weight"),
-    ) {
-        (Some(s), _, _) => (s[0], Head::Cls),
-        (None, Some(s), Some(d)) => (s[0], Head::Centre { hidden: d[0] }),
-        _ => bail!(
+    let ck = model.checkpoint()?;
+    let Layout::Classifier { labels: n, head } = ck.layout() else {
+        bail!(
             "{}: not a sequence classifier (no classifier.weight nor classifier.out_proj.weight); fine-tune it first",
-            model_dir.display()
-        ),
+            model.path.display()
+        );
     };
-    let mut host = Params::bert_classifier(&model.config, n, head);
-    store::fill_from(
-        &mut host,
-        &weights,
-        &model_dir.join("model.safetensors"),
-        |_| false,
-    )?;
-    drop(weights);
+    let mut host = Params::for_layout(Layout::Classifier { labels: n, head }, &model.config);
+    store::fill(&mut host, &ck, &model.config, |_| false)?;
+    drop(ck);
     let params = host.to_backend(be);
 
-    let window = model.config.max_position_embeddings - 2;
+    let window = model.trained_window();
+    let input = &crate::remote::local(input)?;
     let k = model.k();
     let mut rows: Vec<Row> = vec![];
     let first_bytes = crate::io_util::head(input, 2)?;

@@ -26,6 +26,9 @@ use super::ranks::{Group, Solo};
 use super::store;
 use super::OptimizerState;
 use crate::config::BertConfig;
+use crate::folder::Description;
+use crate::layout::Layout;
+use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokenizer;
 use crate::vocab::Vocab;
 
@@ -345,11 +348,12 @@ pub fn run_ranked<B: Backend>(
         (cur, old) if !cur.exists() && old.exists() => old,
         (cur, _) => cur,
     };
-    let (config, k, mut params, mut opt_state) = if resume && ckpt.join("trainer.json").exists() {
-        let config = BertConfig::load(&ckpt.join("config.json"))?;
-        let k = Vocab::load(&ckpt.join("vocab.txt"))?.k;
-        let mut params = Params::bert_mlm(&config);
-        store::load_into(&mut params, &ckpt.join("model.safetensors"), |_| false)?;
+    let (config, k, trained_length, mut params, mut opt_state) = if resume
+        && ckpt.join("trainer.json").exists()
+    {
+        let saved = ModelDir::open_folder(&ckpt)?;
+        let (params, _) = store::load(&saved, Layout::Mlm, |_| false)?;
+        let (config, k) = (saved.config.clone(), saved.k());
         let tj: TrainerJson =
             serde_json::from_str(&std::fs::read_to_string(ckpt.join("trainer.json"))?)?;
         let moments = store::load_tensors(&ckpt.join("trainer_state.safetensors"))?;
@@ -375,27 +379,33 @@ pub fn run_ranked<B: Backend>(
                 tj.step
             );
         }
-        (config, k, params.to_backend(be), state)
+        (
+            config,
+            k,
+            saved.model_max_length,
+            params.to_backend(be),
+            state,
+        )
     } else {
-        let (config, k, params) = match (&c.model, &c.init_from) {
+        let (config, k, trained_length, params) = match (&c.model, &c.init_from) {
             (Some(shape), None) => {
                 let config = shape.bert_config()?;
                 let mut params = Params::bert_mlm(&config);
                 store::init(&mut params, t.seed, |_| true);
-                (config, shape.k, params)
+                (config, shape.k, 0, params)
             }
             (None, Some(dir)) => {
-                let m = crate::model_dir::ModelDir::open(dir)?;
-                let mut params = Params::bert_mlm(&m.config);
-                let left = store::load_into(&mut params, &dir.join("model.safetensors"), |n| n.starts_with("cls."))?;
+                let m = ModelDir::open(dir)?;
+                // A model without its MLM head (a bare encoder, a classifier) gets a fresh one.
+                let (mut params, left) = store::load(&m, Layout::Mlm, Layout::is_head)?;
                 store::init(&mut params, t.seed, |n| left.iter().any(|l| l == n));
-                (m.config.clone(), m.k(), params)
+                (m.config.clone(), m.k(), m.model_max_length, params)
             }
             _ => bail!("give exactly one of `model` (a fresh model's shape) or `init_from` (a model folder)"),
         };
         let params = params.to_backend(be);
         let state = OptimizerState::new(be, &params);
-        (config, k, params, state)
+        (config, k, trained_length, params, state)
     };
     let window = t
         .window_tokens
@@ -403,6 +413,8 @@ pub fn run_ranked<B: Backend>(
     if window + 2 > config.max_position_embeddings {
         bail!("training.window_tokens {window} exceeds max_positions - 2");
     }
+    // Positions this run trains, or that an earlier stage trained.
+    let folder = description(c, k, window, trained_length.max(window + 2));
     let split = if c.data.validation_records.is_empty() {
         Split::Fraction(c.data.validation_fraction)
     } else {
@@ -519,15 +531,62 @@ pub fn run_ranked<B: Backend>(
         }
         if lead && (done % t.checkpoint_every == 0 || done == t.steps) {
             metrics.flush()?;
-            write_checkpoint(be, &c.output, &config, k, &params, &opt_state, t.seed)?;
+            write_checkpoint(be, &c.output, &config, &folder, &params, &opt_state, t.seed)?;
         }
     }
     let model_dir = c.output.join("model");
     if lead {
         let host = params.to_host(be);
-        store::save_folder(&model_dir, &config, k, &host, "BertForMaskedLM")?;
+        store::save_folder(&model_dir, &config, &host, &folder)?;
     }
     Ok(model_dir)
+}
+
+/// The model folder's card and tokenizer settings for this run.
+fn description(
+    c: &PretrainConfig,
+    k: usize,
+    window: usize,
+    model_max_length: usize,
+) -> Description {
+    let t = &c.training;
+    let fasta: Vec<String> = c
+        .data
+        .fasta
+        .iter()
+        .map(|f| format!("`{}`", f.display()))
+        .collect();
+    Description {
+        layout: Layout::Mlm,
+        k,
+        model_max_length,
+        labels: vec![],
+        title: "A DNABERT pretrained by dnabert".into(),
+        summary: format!(
+            "Masked-language-model pretraining over {} by `dnabert pretrain`.",
+            fasta.join(", ")
+        ),
+        facts: vec![
+            (
+                "objective".into(),
+                format!(
+                    "masked k-mers ({:?} masking, span centres p = {})",
+                    c.masking.style, c.masking.probability
+                ),
+            ),
+            (
+                "training".into(),
+                format!(
+                    "{} steps × {} × {} windows of ≤ {} k-mers, lr {}, {:?} schedule",
+                    t.steps, t.batch_size, t.grad_accumulation, window, t.lr, t.schedule
+                ),
+            ),
+        ],
+        base_model: c
+            .init_from
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+    }
 }
 
 /// Drops metric lines past `step`, so a resumed run's file reads as an uninterrupted one's.
@@ -555,7 +614,7 @@ fn write_checkpoint<B: Backend>(
     be: &B,
     out: &Path,
     config: &BertConfig,
-    k: usize,
+    folder: &Description,
     params: &Params<B>,
     state: &OptimizerState<B>,
     seed: u64,
@@ -564,7 +623,7 @@ fn write_checkpoint<B: Backend>(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
-    store::save_folder(&tmp, config, k, &params.to_host(be), "BertForMaskedLM")?;
+    store::save_folder(&tmp, config, &params.to_host(be), folder)?;
     let (m, v) = (be.download(&state.m), be.download(&state.v));
     store::save_tensors(
         &tmp.join("trainer_state.safetensors"),

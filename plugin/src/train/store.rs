@@ -3,15 +3,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rand_chacha::rand_core::RngCore;
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
-use super::classify::Head;
 use super::data::rng_for;
 use super::params::Params;
+use crate::checkpoint::{Checkpoint, RawTensor};
 use crate::config::BertConfig;
+use crate::folder::Description;
+use crate::layout::{embeddings, mlm, Layout};
+use crate::model_dir::ModelDir;
 
 /// Writes named f32 tensors as a safetensors file, atomically.
 pub fn save_tensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) -> Result<()> {
@@ -33,48 +36,37 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) -> Re
 /// Tensors by name: (shape, data).
 pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// Reads every tensor of a safetensors file as f32 (f16 and bf16 are widened, as for
-/// inference: the shipped model is stored in f16).
+/// Every tensor of a safetensors file as f32, under the file's own names (a trainer state; model
+/// weights go through [`crate::checkpoint`]).
 pub fn load_tensors(path: &Path) -> Result<Tensors> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: truncated or corrupt safetensors file: {e}",
-            path.display()
-        )
-    })?;
-    st.tensors()
+    crate::checkpoint::read_safetensors(path)?
         .into_iter()
-        .map(|(name, v)| {
-            let data = crate::checkpoint::to_f32(v.dtype(), v.data())
-                .with_context(|| format!("{}: tensor '{name}'", path.display()))?;
-            Ok((name, (v.shape().to_vec(), data)))
+        .map(|(name, t)| match t {
+            RawTensor::Float { shape, data } => Ok((name, (shape, data))),
+            RawTensor::NonFloat { dtype, .. } => {
+                bail!(
+                    "{}: tensor '{name}' is {dtype}, not a float",
+                    path.display()
+                )
+            }
         })
         .collect()
 }
 
-/// The parameters as a model folder: config.json (for `architecture`), vocab.txt, model.safetensors.
+/// The parameters as a model folder: the weights as `model.safetensors` (f32, canonical names)
+/// and the folder's other files as `d` describes them ([`crate::folder`]).
 pub fn save_folder(
     dir: &Path,
     config: &BertConfig,
-    k: usize,
     params: &Params,
-    architecture: &str,
+    d: &Description,
 ) -> Result<()> {
-    save_folder_with(dir, &config.to_hf_json(architecture), k, params)
-}
-
-/// [`save_folder`] with a config.json of the caller's making.
-fn save_folder_with(
-    dir: &Path,
-    config: &serde_json::Value,
-    k: usize,
-    params: &Params,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let json = serde_json::to_string_pretty(config)?;
-    crate::io_util::write_atomic(&dir.join("config.json"), json.as_bytes())?;
-    crate::io_util::write_atomic(&dir.join("vocab.txt"), crate::vocab::generate(k).as_bytes())?;
+    debug_assert_eq!(
+        params.names,
+        d.layout.names(config),
+        "params of another layout"
+    );
+    crate::folder::write(dir, config, d, params.len())?;
     let tensors: Vec<(String, Vec<usize>, &[f32])> = params
         .names
         .iter()
@@ -83,68 +75,42 @@ fn save_folder_with(
     save_tensors(&dir.join("model.safetensors"), &tensors)
 }
 
-/// A classifier's folder: config.json with `num_labels` and label names. With the `[CLS]` head
-/// it is a `BertForSequenceClassification`; the centre-token head has no `transformers` class
-/// (its `bert.*` tensors load as a `BertModel`), and is marked by `dnabert_head`.
-pub fn save_classifier_folder(
-    dir: &Path,
+/// The parameters of `layout` from a model folder's checkpoint. Tensors of the layout that the
+/// checkpoint lacks are left zero only if `may_lack` says so for that name (a new head), and
+/// returned; otherwise a missing or mis-shaped tensor is an error.
+pub fn load(
+    model: &ModelDir,
+    layout: Layout,
+    may_lack: impl Fn(&str) -> bool,
+) -> Result<(Params, Vec<String>)> {
+    let ck = model.checkpoint()?;
+    let mut params = Params::for_layout(layout, &model.config);
+    let left = fill(&mut params, &ck, &model.config, may_lack)?;
+    Ok((params, left))
+}
+
+/// Fills `params` from a checkpoint; see [`load`].
+pub fn fill(
+    params: &mut Params,
+    ck: &Checkpoint,
     config: &BertConfig,
-    k: usize,
-    params: &Params,
-    labels: usize,
-    head: Head,
-) -> Result<()> {
-    let arch = match head {
-        Head::Cls => "BertForSequenceClassification",
-        Head::Centre { .. } => "DnabertForCentreTokenClassification",
-    };
-    let mut json = config.to_hf_json(arch);
-    if let Head::Centre { hidden } = head {
-        json["dnabert_head"] = serde_json::json!({"type": "centre", "hidden": hidden});
+    may_lack: impl Fn(&str) -> bool,
+) -> Result<Vec<String>> {
+    ck.check_layers(config)?;
+    if params.has(mlm::BIAS) && ck.get(mlm::DECODER).is_some() {
+        bail!(
+            "{}: '{}' differs from the word embeddings; an untied MLM decoder is not supported",
+            ck.source.display(),
+            mlm::DECODER
+        );
     }
-    let id2label: serde_json::Map<String, serde_json::Value> = (0..labels)
-        .map(|i| (i.to_string(), format!("LABEL_{i}").into()))
-        .collect();
-    let label2id: serde_json::Map<String, serde_json::Value> = (0..labels)
-        .map(|i| (format!("LABEL_{i}"), i.into()))
-        .collect();
-    json["id2label"] = id2label.into();
-    json["label2id"] = label2id.into();
-    save_folder_with(dir, &json, k, params)
-}
-
-/// Fills `params` from a model folder's checkpoint. Names are matched with or without the
-/// `bert.` prefix (bare `BertModel` files have none). Tensors of the layout that the file lacks
-/// are left as they are only if `may_lack` says so for that name (a new head); otherwise missing
-/// or mis-shaped tensors are errors. Returns the names that were left.
-pub fn load_into(
-    params: &mut Params,
-    file: &Path,
-    may_lack: impl Fn(&str) -> bool,
-) -> Result<Vec<String>> {
-    fill_from(params, &load_tensors(file)?, file, may_lack)
-}
-
-/// [`load_into`] from tensors already read from `file` (named in errors).
-pub fn fill_from(
-    params: &mut Params,
-    tensors: &Tensors,
-    file: &Path,
-    may_lack: impl Fn(&str) -> bool,
-) -> Result<Vec<String>> {
+    let names = params.names.clone();
+    let found = ck.select(&names, may_lack)?;
     let mut left = vec![];
-    for (name, shape) in params.names.clone() {
-        let found = tensors
-            .get(&name)
-            .or_else(|| name.strip_prefix("bert.").and_then(|n| tensors.get(n)));
-        match found {
-            Some((s, data)) if *s == shape => params.get_mut(&name).copy_from_slice(data),
-            Some((s, _)) => bail!(
-                "{}: tensor '{name}' has shape {s:?}, the config implies {shape:?}",
-                file.display()
-            ),
-            None if may_lack(&name) => left.push(name),
-            None => bail!("{}: missing tensor '{name}'", file.display()),
+    for ((name, _), t) in names.iter().zip(found) {
+        match t {
+            Some(t) => params.get_mut(name).copy_from_slice(&t.data),
+            None => left.push(name.clone()),
         }
     }
     Ok(left)
@@ -173,8 +139,8 @@ pub fn init(params: &mut Params, seed: u64, select: impl Fn(&str) -> bool) {
             t.iter_mut().for_each(|v| *v = 0.02 * normal());
         }
     }
-    if select("bert.embeddings.word_embeddings.weight") {
+    if select(embeddings::WORD) {
         let h = params.names[0].1[1];
-        params.get_mut("bert.embeddings.word_embeddings.weight")[..h].fill(0.0);
+        params.get_mut(embeddings::WORD)[..h].fill(0.0);
     }
 }
