@@ -5,26 +5,28 @@
  *
  *   nextflow run workflows/embed.nf -profile test
  *   nextflow run workflows/embed.nf --genome genome.fa.gz --model models/dnabert6-chrx-4x256 --outdir results
+ *   nextflow run workflows/embed.nf --genome genome.fa.gz --model zhihan1996/DNA_bert_6 --outdir results
  */
 nextflow.enable.dsl = 2
 
 include { DNABERT_SPLITFASTA       } from '../modules/dnabert/splitfasta/main'
 include { DNABERT_EMBED            } from '../modules/dnabert/embed/main'
 include { DNABERT_GATHEREMBEDDINGS } from '../modules/dnabert/gatherembeddings/main'
+include { MODEL                    } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 
 workflow {
     requireParams(['genome', 'model', 'outdir'])
     def genome = file(params.genome, checkIfExists: true)
-    def model  = file(params.model, checkIfExists: true)
     def meta   = [id: params.id ?: genome.simpleName]
+    MODEL(Channel.value(params.model))
 
     DNABERT_SPLITFASTA(Channel.of([meta, genome]))
 
     chunks = DNABERT_SPLITFASTA.out.chunks.flatMap { m, files ->
         (files instanceof List ? files : [files]).collect { f -> [[id: f.baseName, genome: m.id], f] }
     }
-    DNABERT_EMBED(chunks, Channel.value([[id: model.name], model]))
+    DNABERT_EMBED(chunks, MODEL.out.model)
 
     parts = DNABERT_EMBED.out.embeddings
         .flatMap { m, npy, tsv -> [npy, tsv] }
@@ -34,6 +36,6 @@ workflow {
 
     collectVersions(
         DNABERT_SPLITFASTA.out.versions
-            .mix(DNABERT_EMBED.out.versions, DNABERT_GATHEREMBEDDINGS.out.versions)
+            .mix(DNABERT_EMBED.out.versions, DNABERT_GATHEREMBEDDINGS.out.versions, MODEL.out.versions)
     )
 }

@@ -13,25 +13,26 @@ nextflow.enable.dsl = 2
 include { DNABERT_SPLICESITES  } from '../modules/dnabert/splicesites/main'
 include { DNABERT_FINETUNE     } from '../modules/dnabert/finetune/main'
 include { DNABERT_SPLICEREPORT } from '../modules/dnabert/splicereport/main'
+include { MODEL                } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 
 workflow {
     requireParams(['genome', 'annotation', 'model', 'finetune_config', 'outdir'])
     def genome     = file(params.genome, checkIfExists: true)
     def annotation = file(params.annotation, checkIfExists: true)
-    def model      = file(params.model, checkIfExists: true)
     def meta       = [id: params.id ?: genome.simpleName]
+    MODEL(Channel.value(params.model))
 
     DNABERT_SPLICESITES(Channel.of([meta, genome, annotation]))
     DNABERT_FINETUNE(
         DNABERT_SPLICESITES.out.tables,
-        Channel.value([[id: model.name], model]),
+        MODEL.out.model,
         file(params.finetune_config, checkIfExists: true)
     )
     DNABERT_SPLICEREPORT(DNABERT_FINETUNE.out.predictions)
 
     collectVersions(
         DNABERT_SPLICESITES.out.versions
-            .mix(DNABERT_FINETUNE.out.versions, DNABERT_SPLICEREPORT.out.versions)
+            .mix(DNABERT_FINETUNE.out.versions, DNABERT_SPLICEREPORT.out.versions, MODEL.out.versions)
     )
 }

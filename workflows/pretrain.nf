@@ -11,18 +11,26 @@
 nextflow.enable.dsl = 2
 
 include { DNABERT_PRETRAIN } from '../modules/dnabert/pretrain/main'
+include { MODEL            } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 
 workflow {
     requireParams(['genome', 'pretrain_config', 'outdir'])
     def genome = file(params.genome, checkIfExists: true)
     def meta   = [id: params.id ?: genome.simpleName]
-    def init   = params.init_model ? [[id: 'init'], file(params.init_model, checkIfExists: true)] : [[id: 'none'], []]
+    // --init_model: a folder or a Hub id to continue from; none: a fresh model.
+    init_model = Channel.value([[id: 'none'], []])
+    versions = Channel.empty()
+    if (params.init_model) {
+        MODEL(Channel.value(params.init_model))
+        init_model = MODEL.out.model
+        versions = MODEL.out.versions
+    }
 
     DNABERT_PRETRAIN(
         Channel.of([meta, genome]),
         file(params.pretrain_config, checkIfExists: true),
-        Channel.value(init)
+        init_model
     )
-    collectVersions(DNABERT_PRETRAIN.out.versions)
+    collectVersions(DNABERT_PRETRAIN.out.versions.mix(versions))
 }

@@ -157,13 +157,17 @@ pub fn card(config: &BertConfig, d: &Description, parameters: usize) -> String {
         (
             "architecture".to_string(),
             format!(
-                "BERT, {} layers × {} hidden, {} heads, FFN {}, {} positions, {:.2} M parameters",
+                "BERT, {} layers × {} hidden, {} heads, FFN {}, {} positions, {}",
                 config.num_hidden_layers,
                 config.hidden_size,
                 config.num_attention_heads,
                 config.intermediate_size,
                 config.max_position_embeddings,
-                parameters as f64 / 1e6
+                if parameters < 1_000_000 {
+                    format!("{parameters} parameters")
+                } else {
+                    format!("{:.2} M parameters", parameters as f64 / 1e6)
+                }
             ),
         ),
         (

@@ -265,12 +265,14 @@ struct EmbedArgs {
     /// A row per base: the mean of the k-mers that cover it (only with --pooling none).
     #[arg(long)]
     per_nucleotide: bool,
-    /// k-mer tokens per window [default: max_position_embeddings - 2].
+    /// k-mer tokens per window [default: the longest the model was trained on:
+    /// model_max_length - 2 from its tokenizer_config.json, else max_position_embeddings - 2].
     #[arg(long)]
     window_tokens: Option<usize>,
-    /// k-mer tokens shared by neighbouring windows.
-    #[arg(long, default_value_t = 64)]
-    overlap_tokens: usize,
+    /// k-mer tokens shared by neighbouring windows [default: 64, or a quarter of a window
+    /// shorter than 256].
+    #[arg(long)]
+    overlap_tokens: Option<usize>,
     /// Windows per inference batch. On CPU, 1 is fastest (measured at DNABERT-base size, for
     /// full windows and for 101-bp records alike); larger batches mix padding into the work.
     #[arg(long, default_value_t = 1)]

@@ -203,7 +203,7 @@ fn bad_options_are_refused_and_missing_output_folders_made() {
         .to_string()
         .contains("1..=510"));
     let mut o = options(&model, &seqs, &dir.path().join("x"));
-    o.overlap_tokens = 510;
+    o.overlap_tokens = Some(510);
     assert!(dnabert::embed::run(&o)
         .unwrap_err()
         .to_string()

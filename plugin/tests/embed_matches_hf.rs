@@ -104,7 +104,7 @@ fn mean_k6() {
 fn tokens_k6_small_overlapping_windows_are_stitched() {
     check("tiny-k6", "expected_k6.safetensors", "tokens_w100", |o| {
         o.window_tokens = Some(100);
-        o.overlap_tokens = 20;
+        o.overlap_tokens = Some(20);
         o.batch_size = 4;
     });
 }
@@ -259,7 +259,7 @@ fn the_training_engines_encoder_on_the_cpu_matches_hf() {
     check("tiny-k6", "expected_k6.safetensors", "tokens_w100", |o| {
         o.compute = Compute::TrainingCpu;
         o.window_tokens = Some(100);
-        o.overlap_tokens = 20;
+        o.overlap_tokens = Some(20);
         o.batch_size = 4;
     });
     check("tiny-k3-base", "expected_k3.safetensors", "mean", |o| {

@@ -1,8 +1,11 @@
 //! The workflows on real engines, local executor: Nextflow (`-profile test`, `-stub-run`, and an
-//! interrupted run continued with `-resume`) and Snakemake (every target). Each must produce the
-//! same bytes as the steps run by hand (`pipelines::by_hand`).
+//! interrupted run continued with `-resume`) and Snakemake (every target), with the model as a
+//! folder and as a Hugging Face Hub id (served by the stand-in). Each must produce the same bytes
+//! as the steps run by hand (`pipelines::by_hand`).
 
 mod pipelines;
+#[path = "common/standin.rs"]
+mod standin;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -181,4 +184,53 @@ fn snakemake_every_target_matches_the_by_hand_run() {
     let text = String::from_utf8_lossy(&again.stdout).to_string()
         + &String::from_utf8_lossy(&again.stderr);
     assert!(text.contains("Nothing to be done"), "{text}");
+}
+
+#[test]
+fn a_hub_id_as_the_model_runs_through_nextflow_and_snakemake() {
+    let (Some(nf), Some(sm)) = (engine("nextflow"), engine("snakemake")) else {
+        return;
+    };
+    // The bundled model, served as org/dnabert6-chrx: the same bytes must come out.
+    let shipped = repo().join("models/dnabert6-chrx-4x256");
+    let mut files: Vec<_> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let Some(hub) = standin::StandIn::start(&[("org/dnabert6-chrx", files)], &[]) else {
+        return;
+    };
+    let endpoint = format!("http://127.0.0.1:{}", hub.port);
+    let dir = tempfile::tempdir().unwrap();
+    let hf_home = dir.path().join("hf");
+    let mut cmd = nextflow(
+        dir.path(),
+        &nf,
+        "embed",
+        "test",
+        &["--model", "org/dnabert6-chrx"],
+    );
+    run(cmd.env("HF_ENDPOINT", &endpoint).env("HF_HOME", &hf_home));
+    assert_same_as_by_hand("nextflow, Hub id", &dir.path().join("out"), EMBED_FILES);
+    let versions =
+        std::fs::read_to_string(dir.path().join("out/pipeline_info/software_versions.yml"))
+            .unwrap();
+    assert!(versions.contains("DNABERT_DOWNLOAD"), "{versions}");
+
+    let out = dir.path().join("snakemake");
+    let mut cmd = snakemake(
+        &sm,
+        &out,
+        &["model=org/dnabert6-chrx", "--cores", "2", "embed"],
+    );
+    run(cmd.env("HF_ENDPOINT", &endpoint).env("HF_HOME", &hf_home));
+    assert_same_as_by_hand("snakemake, Hub id", &out, EMBED_FILES);
+    assert!(out.join("models/org--dnabert6-chrx/config.json").is_file());
+    let api = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().contains("/revision/"))
+        .count();
+    assert_eq!(api, 2, "one download per workflow run");
 }

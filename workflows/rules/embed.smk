@@ -18,7 +18,7 @@ checkpoint split_fasta:
 rule embed_chunk:
     input:
         fasta=f"{OUT}/chunks/{ID}/{{chunk}}.fa",
-        model=config["model"],
+        model=MODEL,
     output:
         npy=f"{OUT}/embed_chunks/{ID}/{{chunk}}.npy",
         tsv=f"{OUT}/embed_chunks/{ID}/{{chunk}}.tsv",

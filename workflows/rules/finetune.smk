@@ -27,7 +27,7 @@ rule finetune_model:
         train=rules.splice_sites.output.train,
         validation=rules.splice_sites.output.validation,
         test=rules.splice_sites.output.test,
-        model=config["model"],
+        model=MODEL,
         config=config["finetune"]["config"],
     output:
         model=directory(f"{OUT}/finetune/{ID}/model"),

@@ -25,6 +25,9 @@ pub enum Pooling {
     Mean,
 }
 
+/// k-mer tokens shared by neighbouring windows, by default.
+pub const DEFAULT_OVERLAP: usize = 64;
+
 /// What runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compute {
@@ -49,7 +52,9 @@ pub struct EmbedOptions {
     /// k-mer tokens per window; `None`: the longest the model was trained on
     /// (`model_max_length - 2` of its `tokenizer_config.json`, else `max_position_embeddings - 2`).
     pub window_tokens: Option<usize>,
-    pub overlap_tokens: usize,
+    /// k-mer tokens shared by neighbouring windows; `None`: [`DEFAULT_OVERLAP`], or a quarter
+    /// of a window shorter than four times that.
+    pub overlap_tokens: Option<usize>,
     pub batch_size: usize,
     /// CPU threads in all.
     pub threads: usize,
@@ -91,11 +96,11 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
     if window == 0 || window > max_window {
         bail!("--window-tokens {window}: must be 1..={max_window} (max_position_embeddings - 2)");
     }
-    if opts.overlap_tokens >= window {
-        bail!(
-            "--overlap-tokens {} must be smaller than the window ({window} tokens)",
-            opts.overlap_tokens
-        );
+    let overlap = opts
+        .overlap_tokens
+        .unwrap_or(DEFAULT_OVERLAP.min(window / 4));
+    if overlap >= window {
+        bail!("--overlap-tokens {overlap} must be smaller than the window ({window} tokens)");
     }
     if opts.per_nucleotide && opts.pooling != Pooling::None {
         bail!("--per-nucleotide gives one row per base; it cannot be combined with --pooling");
@@ -145,5 +150,5 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         input,
         ..opts.clone()
     };
-    pipeline::run(opts, &model, engine, window, rows, workers)
+    pipeline::run(opts, &model, engine, window, overlap, rows, workers)
 }

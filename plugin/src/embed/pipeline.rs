@@ -65,6 +65,7 @@ pub(super) fn run(
     model: &ModelDir,
     engine: Arc<dyn Infer>,
     window: usize,
+    overlap: usize,
     rows: Rows,
     workers: usize,
 ) -> Result<EmbedSummary> {
@@ -87,7 +88,6 @@ pub(super) fn run(
         sep: tokenizer.sep as i64,
         pad: tokenizer.pad as i64,
     };
-    let overlap = opts.overlap_tokens;
     let (batch_size, pooling) = (opts.batch_size, opts.pooling);
     let progress = Progress::new(opts.progress);
 

@@ -570,15 +570,21 @@ fn description(
             (
                 "objective".into(),
                 format!(
-                    "masked k-mers ({:?} masking, span centres p = {})",
-                    c.masking.style, c.masking.probability
+                    "masked k-mers ({} masking, span centres p = {})",
+                    format!("{:?}", c.masking.style).to_lowercase(),
+                    c.masking.probability
                 ),
             ),
             (
                 "training".into(),
                 format!(
-                    "{} steps × {} × {} windows of ≤ {} k-mers, lr {}, {:?} schedule",
-                    t.steps, t.batch_size, t.grad_accumulation, window, t.lr, t.schedule
+                    "{} steps × {} × {} windows of ≤ {} k-mers, lr {}, {} schedule",
+                    t.steps,
+                    t.batch_size,
+                    t.grad_accumulation,
+                    window,
+                    t.lr,
+                    format!("{:?}", t.schedule).to_lowercase()
                 ),
             ),
         ],

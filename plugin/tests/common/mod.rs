@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use dnabert::embed::{self, EmbedOptions, Pooling};
 
+pub mod standin;
+
 /// Largest absolute difference allowed against Hugging Face's outputs.
 pub const TOLERANCE: f32 = 1e-4;
 
@@ -26,7 +28,7 @@ pub fn options(model: &Path, input: &Path, output: &Path) -> EmbedOptions {
         pooling: Pooling::None,
         per_nucleotide: false,
         window_tokens: None,
-        overlap_tokens: 64,
+        overlap_tokens: Some(64),
         batch_size: 3,
         threads: 2,
         threads_per_window: 1,
