@@ -97,10 +97,12 @@ enum Command {
         /// Rank 0 writes the run folder, which every rank must see. Needs --device cuda.
         #[arg(long)]
         distributed: bool,
-        /// Genome FASTA files to sample from, replacing data.fasta (repeat or comma-separate).
+        /// Genome FASTA files to sample from, replacing data.fasta (repeat or comma-separate);
+        /// https:// URLs are downloaded once and cached.
         #[arg(long, value_delimiter = ',')]
         fasta: Vec<PathBuf>,
-        /// Continue from this model folder, replacing init_from (and the config's model shape).
+        /// Continue from this model (a folder or a Hub id), replacing init_from (and the
+        /// config's model shape).
         #[arg(long)]
         init_from: Option<PathBuf>,
         /// Run folder, replacing output.
@@ -119,7 +121,7 @@ enum Command {
         config: PathBuf,
         #[command(flatten)]
         place: Placement,
-        /// Model folder to start from, replacing model.
+        /// Model to start from (a folder or a Hub id), replacing model.
         #[arg(long)]
         model: Option<PathBuf>,
         /// Training table, replacing train.
@@ -140,9 +142,10 @@ enum Command {
     },
     /// Class probabilities from a fine-tuned model, per row of a table or per window of a FASTA.
     Predict {
+        /// A fine-tuned model: its folder (finetune's RUN/model) or a Hub id ORG/NAME[@REV].
         #[arg(long)]
         model: PathBuf,
-        /// FASTA (plain or gzip), or a CSV/TSV table of sequence,label.
+        /// FASTA (plain or gzip), or a CSV/TSV table of sequence,label; or an https:// URL.
         #[arg(long)]
         input: PathBuf,
         /// Output TSV: id, start, end, predicted class, [label,] probability per class.
@@ -163,9 +166,11 @@ enum Command {
     /// windows off the sequence or with N are dropped and counted. Labels: donor 0, acceptor 1,
     /// neither 2. Fine-tune on them with `head: centre`.
     SpliceSites {
+        /// Genome FASTA, plain or gzip, or an https:// URL (URL#sha256=HEX to check it).
         #[arg(long)]
         fasta: PathBuf,
-        /// GFF3 (gene → mRNA/transcript → exon by Parent) or GTF (by transcript_id); .gz too.
+        /// GFF3 (gene → mRNA/transcript → exon by Parent) or GTF (by transcript_id); .gz too;
+        /// or an https:// URL.
         #[arg(long)]
         annotation: PathBuf,
         #[arg(long)]
@@ -207,7 +212,7 @@ enum Command {
     /// start a chunk; the k-1 k-mers across a cut are not embedded. `gather-embeddings` puts the
     /// pieces back under their record's name and coordinates.
     SplitFasta {
-        /// Genome FASTA, plain or gzip.
+        /// Genome FASTA, plain or gzip, or an https:// URL (downloaded once and cached).
         #[arg(long)]
         input: PathBuf,
         /// Output folder.
@@ -431,8 +436,10 @@ fn convert(model: &std::path::Path, output: Option<&std::path::Path>) -> Result<
             model.display()
         ),
     };
+    let read = std::time::Instant::now();
     let ck = m.checkpoint()?;
     ck.check_layers(&m.config)?;
+    let read = read.elapsed().as_secs_f64();
     std::fs::create_dir_all(&out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
     if out != m.path {
@@ -472,12 +479,14 @@ fn convert(model: &std::path::Path, output: Option<&std::path::Path>) -> Result<
         })
         .collect();
     let dest = out.join("model.safetensors");
+    let write = std::time::Instant::now();
     dnabert::train::store::save_tensors(&dest, &tensors)?;
     eprintln!(
-        "convert: {} tensors from {} into {}",
+        "convert: {} tensors read from {} in {read:.2} s, written to {} in {:.2} s",
         tensors.len(),
         ck.source.display(),
-        dest.display()
+        dest.display(),
+        write.elapsed().as_secs_f64()
     );
     if out == m.path && ck.source != dest {
         eprintln!(

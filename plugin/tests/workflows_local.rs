@@ -201,7 +201,7 @@ fn a_hub_id_as_the_model_runs_through_nextflow_and_snakemake() {
     let Some(hub) = standin::StandIn::start(&[("org/dnabert6-chrx", files)], &[]) else {
         return;
     };
-    let endpoint = format!("http://127.0.0.1:{}", hub.port);
+    let endpoint = hub.endpoint();
     let dir = tempfile::tempdir().unwrap();
     let hf_home = dir.path().join("hf");
     let mut cmd = nextflow(
