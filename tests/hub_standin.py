@@ -16,10 +16,12 @@ are folders: REPOS/ORG/NAME/FILE... (revision "main"; the commit is a hash of th
 Files ending in .bin, .safetensors, .onnx or .gz are LFS files.
 
     python3 tests/hub_standin.py --repos DIR [--private ORG/NAME] [--token T]
-        [--cut-once FILE:BYTES] [--log requests.jsonl]
+        [--cut-once FILE:BYTES] [--renamed OLD/NAME=NEW/NAME] [--log requests.jsonl]
 
 prints its port on the first line of stdout, then serves until killed. --cut-once makes the
-first CDN download of FILE stop after BYTES bytes (the connection closes mid-body). The log has
+first CDN download of FILE stop after BYTES bytes (the connection closes mid-body); --renamed
+answers requests for a repository's old name with a relative 307 to its new one, as the Hub
+does for renamed repositories. The log has
 one JSON line per request: method, path, host, whether an Authorization header came, Range.
 
 Checked by hand against the real client (huggingface_hub 2.4):
@@ -80,6 +82,7 @@ def main():
     ap.add_argument("--token", default=None)
     ap.add_argument("--cut-once", default=None)
     ap.add_argument("--log", default=None)
+    ap.add_argument("--renamed", action="append", default=[], help="OLD/NAME=NEW/NAME: 307 to the new name")
     args = ap.parse_args()
 
     repos = {}
@@ -162,6 +165,11 @@ def main():
         def do_GET(self):
             self.record()
             url = urlsplit(self.path)
+            for pair in args.renamed:
+                old, new = pair.split("=")
+                if f"/{old}/" in url.path:
+                    moved = url.path.replace(f"/{old}/", f"/{new}/", 1)
+                    return self.answer(307, b"", {"Location": moved + (f"?{url.query}" if url.query else "")}, "text/plain")
             parts = [unquote(p) for p in url.path.split("/") if p]
             if parts[:1] == ["cdn"] and len(parts) == 2:
                 return self.cdn(parts[1])

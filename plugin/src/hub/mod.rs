@@ -381,7 +381,28 @@ impl Hub {
             reqwest::header::ACCEPT_ENCODING,
             reqwest::header::HeaderValue::from_static("identity"),
         );
-        let head = client.request(Method::HEAD, resolve.as_str(), &headers, false)?;
+        // A renamed repository answers with a relative redirect to its new name (followed, as
+        // huggingface_hub does); an LFS file with an absolute one to the CDN (kept: it is
+        // where the content is).
+        let mut head = client.request(Method::HEAD, resolve.as_str(), &headers, false)?;
+        for _ in 0..5 {
+            let relative = head
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .filter(|l| l.starts_with('/'))
+                .map(str::to_owned);
+            match relative {
+                Some(to)
+                    if head.status().is_redirection()
+                        && head.headers().get("x-linked-etag").is_none() =>
+                {
+                    resolve = resolve.join(&to)?;
+                    head = client.request(Method::HEAD, resolve.as_str(), &headers, false)?;
+                }
+                _ => break,
+            }
+        }
         let h = |n: &str| {
             head.headers()
                 .get(n)

@@ -345,6 +345,35 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+fn a_renamed_repository_is_followed_to_its_new_name() {
+    let Some(hub) = StandIn::start(
+        &[("org/tiny-k6-bin", files("tiny-k6-bin"))],
+        &["--renamed", "old-org/old-name=org/tiny-k6-bin"],
+    ) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let endpoint = hub.endpoint();
+    let out = home.path().join("out");
+    ok(&run_embed_cli(
+        &[("HF_ENDPOINT", &endpoint)],
+        home.path(),
+        "old-org/old-name",
+        &out,
+    ));
+    assert!(std::fs::read(out.with_extension("npy")).unwrap() == local_npy("tiny-k6-bin"));
+    let moved = hub
+        .requests()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().contains("/old-org/old-name/"))
+        .count();
+    assert!(
+        moved >= 4,
+        "API and resolve requests under the old name: {moved}"
+    );
+}
+
+#[test]
 fn revisions_and_a_local_folder_of_the_same_name() {
     let Some(hub) = StandIn::start(&[("org/tiny-k6-bin", files("tiny-k6-bin"))], &[]) else {
         return;
