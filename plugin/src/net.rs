@@ -207,13 +207,50 @@ impl Client {
     ) -> Result<Transfer> {
         let partial = incomplete(dest);
         let started = Instant::now();
+        let resumed_from = match self.fetch_checked(url, &partial, expect, label) {
+            Ok(from) => from,
+            // Resumed from an earlier attempt's bytes and wrong: those bytes were the fault
+            // (the file changed on the server since). Once more from nothing.
+            Err((e, from)) if from > 0 => {
+                if self.progress {
+                    eprintln!("download: {label}: {e:#}; fetching it from the start");
+                }
+                self.fetch_checked(url, &partial, expect, label)
+                    .map_err(|(e, _)| e)?;
+                from
+            }
+            Err((e, _)) => return Err(e),
+        };
+        std::fs::rename(&partial, dest).with_context(|| {
+            format!(
+                "{}: cannot move the finished download into place",
+                dest.display()
+            )
+        })?;
+        let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+        Ok(Transfer {
+            bytes,
+            seconds: started.elapsed().as_secs_f64(),
+            resumed_from,
+        })
+    }
+
+    /// Attempts (resuming) until `partial` is complete, then checks it; a file that fails the
+    /// check is removed. The error comes with the bytes the first attempt resumed from.
+    fn fetch_checked(
+        &self,
+        url: &str,
+        partial: &Path,
+        expect: &Expect,
+        label: &str,
+    ) -> std::result::Result<u64, (anyhow::Error, u64)> {
         let mut resumed_from = None;
         let mut last_err = None;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(250 << attempt.min(4)));
             }
-            match self.fetch_into(url, &partial, expect, label) {
+            match self.fetch_into(url, partial, expect, label) {
                 Ok(from) => {
                     resumed_from.get_or_insert(from);
                     last_err = None;
@@ -226,37 +263,31 @@ impl Client {
                     }
                     last_err = Some(e);
                 }
-                Err(Fetch::Fatal(e)) => return Err(e),
+                // A fatal error keeps the partial file: the next run may resume from it.
+                Err(Fetch::Fatal(e)) => return Err((e, 0)),
             }
         }
+        let from = resumed_from.unwrap_or(0);
         if let Some(e) = last_err {
-            return Err(e.context(format!(
-                "{label}: download interrupted {ATTEMPTS} times; {} keeps what arrived, and the next run resumes from it",
-                partial.display()
-            )));
+            return Err((
+                e.context(format!(
+                    "{label}: download interrupted {ATTEMPTS} times; {} keeps what arrived, and the next run resumes from it",
+                    partial.display()
+                )),
+                0,
+            ));
         }
-        match verify(&partial, expect) {
-            Ok(()) => {}
-            Err(e) => {
-                // Not what the server promised: the partial file cannot be trusted to resume.
-                let _ = std::fs::remove_file(&partial);
-                return Err(e.context(format!(
+        if let Err(e) = verify(partial, expect) {
+            // Not what the server promised: the partial file cannot be trusted to resume.
+            let _ = std::fs::remove_file(partial);
+            return Err((
+                e.context(format!(
                     "{label}: downloaded file removed; run again to fetch it anew"
-                )));
-            }
+                )),
+                from,
+            ));
         }
-        std::fs::rename(&partial, dest).with_context(|| {
-            format!(
-                "{}: cannot move the finished download into place",
-                dest.display()
-            )
-        })?;
-        let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
-        Ok(Transfer {
-            bytes,
-            seconds: started.elapsed().as_secs_f64(),
-            resumed_from: resumed_from.unwrap_or(0),
-        })
+        Ok(from)
     }
 
     /// One attempt: appends what the server sends after the bytes already in `partial`.

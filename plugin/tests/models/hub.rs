@@ -263,6 +263,17 @@ fn a_download_cut_in_the_middle_resumes_in_the_run_and_across_runs() {
     assert_eq!(cdn[0]["range"], "bytes=123456-");
     assert!(!blobs.join(format!("{sha}.incomplete")).exists());
     assert!(std::fs::read(blobs.join(&sha)).unwrap() == full);
+
+    // A partial file that is not a prefix of the file (it changed since): the resumed result
+    // fails its sha256, and the file is fetched once more from the start.
+    let home3 = tempfile::tempdir().unwrap();
+    let blobs = home3.path().join("hub/models--org--tiny-k6-bin/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(format!("{sha}.incomplete")), vec![7u8; 50_000]).unwrap();
+    let o = dnabert_with(&env, home3.path(), &["download", "org/tiny-k6-bin"], None);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fetching it from the start"));
+    assert!(std::fs::read(blobs.join(&sha)).unwrap() == full);
 }
 
 fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
