@@ -345,3 +345,41 @@ fn finetune_and_predict_from_pytorch_model_bin_equal_those_from_safetensors() {
     );
     assert_eq!(outputs[0].1, outputs[1].1);
 }
+
+#[test]
+fn mutated_torch_files_give_errors_or_tensors_never_panics() {
+    // Bit flips and truncations of both formats: the reader may refuse or read them, but
+    // must not panic or allocate what a damaged header claims.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pytorch_model.bin");
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for src in ["checkpoints/dtypes.bin", "tiny-k3-legacy/pytorch_model.bin"] {
+        let good = std::fs::read(fixtures().join(src)).unwrap();
+        // The pickles sit near the start (legacy) or near data.pkl (zip): mutate everywhere,
+        // but most often in the first 4 kB where the structure is.
+        for i in 0..400 {
+            let mut bytes = good.clone();
+            let span = if i % 2 == 0 {
+                4096.min(bytes.len())
+            } else {
+                bytes.len()
+            };
+            for _ in 0..1 + (next() % 4) as usize {
+                let at = (next() as usize) % span;
+                bytes[at] = next() as u8;
+            }
+            if i % 10 == 0 {
+                bytes.truncate((next() as usize) % bytes.len());
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            let r = std::panic::catch_unwind(|| dnabert::checkpoint::torch::read(&path));
+            assert!(r.is_ok(), "{src}: mutation {i} panicked");
+        }
+    }
+}
