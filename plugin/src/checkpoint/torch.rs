@@ -84,6 +84,12 @@ fn read_zip(path: &Path) -> Result<Vec<(String, RawTensor)>> {
     let pickled = read_entry(&mut zip, &pkl, MAX_PICKLE, file_len)?;
     let state = pickle::load(&pickled, 0, PidForm::Zip).context("data.pkl")?;
     let tensors = state.tensors().context("data.pkl")?;
+    // Each storage is read when first needed and dropped after its last tensor, so memory
+    // holds one raw storage at a time beside the converted tensors.
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for (_, t) in &tensors {
+        *uses.entry(t.storage.key.clone()).or_default() += 1;
+    }
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     let mut out = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
@@ -102,6 +108,11 @@ fn read_zip(path: &Path) -> Result<Vec<(String, RawTensor)>> {
             storages.insert(key.clone(), bytes);
         }
         let raw = view(&t, &storages[key]).with_context(|| format!("tensor '{name}'"))?;
+        let left = uses.get_mut(key).expect("counted");
+        *left -= 1;
+        if *left == 0 {
+            storages.remove(key);
+        }
         out.push((name, raw));
     }
     Ok(out)
@@ -193,7 +204,6 @@ fn view(t: &TensorRef, storage: &[u8]) -> Result<RawTensor> {
             _ => unreachable!("integer dtypes returned above"),
         }
     };
-    let mut data = Vec::with_capacity(numel);
     let contiguous = {
         let mut expect = 1;
         let mut ok = true;
@@ -203,10 +213,19 @@ fn view(t: &TensorRef, storage: &[u8]) -> Result<RawTensor> {
         }
         ok
     };
-    if contiguous {
-        data.extend((base..base + numel).map(at));
+    let data = if contiguous {
+        // One pass over the bytes, as safetensors are read (the bulk of a checkpoint).
+        let bytes = &storage[base * size..(base + numel) * size];
+        let dtype = match dtype {
+            Dtype::F32 => safetensors::Dtype::F32,
+            Dtype::F64 => safetensors::Dtype::F64,
+            Dtype::F16 => safetensors::Dtype::F16,
+            _ => safetensors::Dtype::BF16,
+        };
+        super::to_f32(dtype, bytes)?
     } else {
         // A strided view (a transposed or sliced tensor saved as is): walk its indices.
+        let mut data = Vec::with_capacity(numel);
         let mut idx = vec![0usize; t.shape.len()];
         for _ in 0..numel {
             let off: usize = base + idx.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<usize>();
@@ -219,7 +238,8 @@ fn view(t: &TensorRef, storage: &[u8]) -> Result<RawTensor> {
                 idx[d] = 0;
             }
         }
-    }
+        data
+    };
     Ok(RawTensor::Float {
         shape: t.shape.clone(),
         data,
