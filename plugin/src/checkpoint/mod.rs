@@ -235,30 +235,53 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<(String, RawTensor)>> {
         .collect()
 }
 
-/// A sharded checkpoint: `weight_map` of the index names, for each tensor, the shard (a file
-/// beside the index) that holds it.
-fn read_shards(index: &Path) -> Result<Vec<(String, RawTensor)>> {
-    #[derive(serde::Deserialize)]
-    struct Index {
-        weight_map: std::collections::BTreeMap<String, String>,
-    }
-    let text = std::fs::read_to_string(index)
-        .with_context(|| format!("{}: cannot read shard index", index.display()))?;
-    let idx: Index = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a shard index (weight_map)", index.display()))?;
-    let dir = index.parent().unwrap_or(Path::new("."));
-    let mut shards: Vec<&str> = idx.weight_map.values().map(String::as_str).collect();
-    shards.sort_unstable();
-    shards.dedup();
-    let mut out = vec![];
-    for shard in shards {
+/// A shard index (`*.index.json`): for each tensor, the shard — a file beside the index — that
+/// holds it.
+pub struct ShardIndex {
+    pub weight_map: std::collections::BTreeMap<String, String>,
+}
+
+impl ShardIndex {
+    pub fn read(index: &Path) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            weight_map: std::collections::BTreeMap<String, String>,
+        }
+        let text = std::fs::read_to_string(index)
+            .with_context(|| format!("{}: cannot read shard index", index.display()))?;
+        let idx: Index = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a shard index (weight_map)", index.display()))?;
         // A shard is a file beside the index, never a path that leads elsewhere.
-        if shard.is_empty() || shard.contains(['/', '\\']) || shard.starts_with('.') {
+        if let Some(bad) = idx
+            .weight_map
+            .values()
+            .find(|s| s.is_empty() || s.contains(['/', '\\']) || s.starts_with('.'))
+        {
             bail!(
-                "{}: shard '{shard}' is not a file name beside the index",
+                "{}: shard '{bad}' is not a file name beside the index",
                 index.display()
             );
         }
+        Ok(Self {
+            weight_map: idx.weight_map,
+        })
+    }
+
+    /// The shard files, each once, sorted.
+    pub fn shards(&self) -> Vec<&str> {
+        let mut shards: Vec<&str> = self.weight_map.values().map(String::as_str).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        shards
+    }
+}
+
+/// A sharded checkpoint: every shard its index names, each checked to hold what the index says.
+fn read_shards(index: &Path) -> Result<Vec<(String, RawTensor)>> {
+    let idx = ShardIndex::read(index)?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut out = vec![];
+    for shard in idx.shards() {
         let tensors = read_weights(&dir.join(shard))?;
         for (name, file) in &idx.weight_map {
             if file == shard && !tensors.iter().any(|(n, _)| n == name) {

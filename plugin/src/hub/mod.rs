@@ -266,9 +266,10 @@ impl Hub {
             }
             if file.ends_with(".index.json") {
                 let index = repo.snapshot(&commit).join(&file);
-                for shard in shards_of(&index)? {
-                    if !wanted.contains(&shard) {
-                        wanted.push(shard);
+                let idx = crate::checkpoint::ShardIndex::read(&index)?;
+                for shard in idx.shards() {
+                    if !wanted.iter().any(|w| w == shard) {
+                        wanted.push(shard.to_owned());
                     }
                 }
             }
@@ -512,28 +513,6 @@ fn wanted_files(listed: &[String]) -> Result<Vec<String>> {
         })?;
     files.push(weights.to_string());
     Ok(files)
-}
-
-/// The shard files a downloaded index names.
-fn shards_of(index: &Path) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Index {
-        weight_map: std::collections::BTreeMap<String, String>,
-    }
-    let text = std::fs::read_to_string(index)
-        .with_context(|| format!("{}: cannot read", index.display()))?;
-    let idx: Index = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a shard index", index.display()))?;
-    let mut shards: Vec<String> = idx.weight_map.into_values().collect();
-    shards.sort();
-    shards.dedup();
-    if let Some(bad) = shards
-        .iter()
-        .find(|s| s.is_empty() || s.contains(['/', '\\']) || s.starts_with('.'))
-    {
-        bail!("{}: shard '{bad}' is not a file name", index.display());
-    }
-    Ok(shards)
 }
 
 /// `dnabert download`: fetches a model into the cache and, with `output`, copies it into a

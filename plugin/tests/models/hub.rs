@@ -356,6 +356,44 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+fn a_sharded_checkpoint_comes_with_every_shard_its_index_names() {
+    let Some(hub) = StandIn::start(&[("org/sharded", files("tiny-k3-sharded-bin"))], &[]) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let endpoint = hub.endpoint();
+    let out = home.path().join("out");
+    ok(&run_embed_cli(
+        &[("HF_ENDPOINT", &endpoint)],
+        home.path(),
+        "org/sharded",
+        &out,
+    ));
+    assert!(std::fs::read(out.with_extension("npy")).unwrap() == local_npy("tiny-k3-sharded-bin"));
+    let got: Vec<String> = hub
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "HEAD")
+        .map(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for f in [
+        "pytorch_model.bin.index.json",
+        "pytorch_model-00001-of-00002.bin",
+        "pytorch_model-00002-of-00002.bin",
+    ] {
+        assert!(got.iter().any(|g| g == f), "{f} not fetched: {got:?}");
+    }
+}
+
+#[test]
 fn a_renamed_repository_is_followed_to_its_new_name() {
     let Some(hub) = StandIn::start(
         &[("org/tiny-k6-bin", files("tiny-k6-bin"))],
