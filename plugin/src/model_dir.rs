@@ -43,6 +43,12 @@ impl ModelDir {
         if model.is_dir() {
             return Self::open_folder(model);
         }
+        if model.exists() {
+            bail!(
+                "{}: a file, not a model folder; give the folder that holds config.json, vocab.txt and the weights",
+                model.display()
+            );
+        }
         let name = model.to_string_lossy();
         match crate::hub::ModelRef::parse(&name) {
             Some(r) => {

@@ -112,10 +112,18 @@ pub fn fetch(url: &Url, sha256: Option<String>, cache: &Path) -> Result<PathBuf>
     let dest = dir.join(&name);
     let meta_path = dir.join(format!(".{name}.validators.json"));
     let client = Client::new(None, true)?;
+    // What the server says of the file now. One that answers HEAD with an error other than
+    // 404 is reachable but says nothing (the file is then fetched again).
     let head = client.request(Method::HEAD, url.as_str(), &HeaderMap::new(), true);
-    let now = match &head {
-        Ok(r) => Some(Validators::of(r.headers())),
-        Err(_) => None,
+    let (reachable, now) = match head {
+        Ok(r) => (Ok(()), Some(Validators::of(r.headers()))),
+        Err(e) => match e.downcast_ref::<net::HttpStatus>() {
+            Some(s) if s.status == reqwest::StatusCode::NOT_FOUND => {
+                return Err(e.context(format!("{shown}: not found on the server")));
+            }
+            Some(_) => (Ok(()), None),
+            None => (Err(e), None),
+        },
     };
     let expect = Expect {
         size: now.as_ref().and_then(|v| v.size),
@@ -126,10 +134,10 @@ pub fn fetch(url: &Url, sha256: Option<String>, cache: &Path) -> Result<PathBuf>
         let before: Option<Validators> = std::fs::read_to_string(&meta_path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
-        let unchanged = match (&now, &before) {
-            (Some(n), Some(b)) => n.known() && n == b,
+        let unchanged = match (&reachable, &now, &before) {
             // The server cannot be reached: the copy is what there is.
-            (None, _) => true,
+            (Err(_), _, _) => true,
+            (Ok(()), Some(n), Some(b)) => n.known() && n == b,
             _ => false,
         };
         if unchanged {
@@ -142,7 +150,7 @@ pub fn fetch(url: &Url, sha256: Option<String>, cache: &Path) -> Result<PathBuf>
                     },
                 )?;
             }
-            if now.is_none() {
+            if reachable.is_err() {
                 eprintln!(
                     "input: {shown} cannot be reached; using the copy in {}",
                     dest.display()
@@ -153,7 +161,7 @@ pub fn fetch(url: &Url, sha256: Option<String>, cache: &Path) -> Result<PathBuf>
         std::fs::remove_file(&dest)
             .with_context(|| format!("{}: cannot remove", dest.display()))?;
     }
-    if let Err(e) = head {
+    if let Err(e) = reachable {
         return Err(e.context(format!("{shown}: cannot fetch the input")));
     }
     // A partial download from an earlier run is resumed only if the file has not changed.

@@ -217,6 +217,23 @@ fn a_pickle_that_calls_os_system_is_refused_naming_the_global() {
 }
 
 #[test]
+fn a_weights_file_given_as_the_model_is_refused_naming_the_folder_rule() {
+    let file = fixtures().join("tiny-k6/model.safetensors");
+    let o = cli(&[
+        "embed",
+        "--model",
+        file.to_str().unwrap(),
+        "--input",
+        "x.fa",
+        "--output",
+        "y",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("a file, not a model folder"), "{err}");
+}
+
+#[test]
 fn a_truncated_zip_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m");

@@ -647,6 +647,9 @@ fn remote_inputs_download_once_resume_and_check_their_sha256() {
     let sha = dnabert::net::hex(&sha2_digest(&std::fs::read(&gz).unwrap()));
     ok(&run(&format!("{url}#sha256={sha}"), &out, &[]));
     ok(&run(&url, &out, &["--sha256", &sha]));
+    let missing = format!("{}/org/data/resolve/main/absent.fa.gz", hub.endpoint());
+    let o = run(&missing, &out, &[]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found on the server"));
     let wrong = "0".repeat(64);
     let o = run(&url, &out, &["--sha256", &wrong]);
     assert!(!o.status.success());
