@@ -18,6 +18,7 @@ pub mod net;
 pub mod npy;
 pub mod onnx_export;
 pub mod remote;
+pub mod rng;
 pub mod scatter;
 pub mod splice;
 pub mod tokenizer;

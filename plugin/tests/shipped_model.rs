@@ -6,9 +6,10 @@ mod common;
 
 use dnabert::layout::Layout;
 use dnabert::model_dir::ModelDir;
+use dnabert::rng::{rng, Stream};
 use dnabert::tokenizer::Tokenizer;
 use dnabert::train::cpu::Cpu;
-use dnabert::train::data::{rng_for, Genome, MaskStyle, Sampler, Split};
+use dnabert::train::data::{Genome, MaskStyle, Sampler, Split};
 use dnabert::train::mlm;
 use dnabert::train::store;
 use dnabert::vocab::Vocab;
@@ -36,7 +37,7 @@ fn the_shipped_model_predicts_held_out_masked_kmers() {
     let be = Cpu::new(2);
     let (mut loss, mut n) = (0f64, 0usize);
     for i in 0..4 {
-        let b = sampler.batch(&mut rng_for(123, 1, i), 8);
+        let b = sampler.batch(&mut rng(123, Stream::PretrainValidation, i), 8);
         let (l, count, _) = mlm::evaluate(&be, &model.config, &params, &b);
         loss += l as f64 * count as f64;
         n += count;

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::fasta::FastaReader;
-use crate::train::data::shuffle;
+use crate::rng::{shuffle, Stream};
 use sites::{Class, Cut, Site, Skipped};
 
 #[derive(Debug, Clone)]
@@ -137,7 +137,7 @@ pub fn run(o: &Options) -> Result<Summary> {
             o.max_per_class
         };
         if list.len() > cap {
-            shuffle(list, o.seed, 30 + *class as u64);
+            shuffle(list, o.seed, Stream::SpliceCap(*class as u64));
             *skipped
                 .over_class_cap
                 .entry(class.name().to_owned())
@@ -165,7 +165,7 @@ pub fn run(o: &Options) -> Result<Summary> {
     for (class, list) in windows {
         let mut list = list;
         if o.validation_chroms.is_empty() && o.test_chroms.is_empty() {
-            shuffle(&mut list, o.seed, 40 + class as u64);
+            shuffle(&mut list, o.seed, Stream::SpliceSplit(class as u64));
             let n = list.len();
             let (nv, nt) = (
                 (n as f64 * 0.1).round() as usize,

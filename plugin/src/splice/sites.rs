@@ -15,7 +15,7 @@ use rand_chacha::rand_core::RngCore;
 use serde::Serialize;
 
 use super::annotation::Transcript;
-use crate::train::data::rng_for;
+use crate::rng::{rng, Stream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -144,7 +144,7 @@ pub fn negatives(
             after || before
         })
     };
-    let mut rng = rng_for(seed, 20, 0);
+    let mut rng = rng(seed, Stream::SpliceNegatives, 0);
     let mut taken = HashSet::new();
     let mut out = vec![];
     let mut attempts = 0;

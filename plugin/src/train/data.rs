@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use super::encoder::Tokens;
@@ -139,22 +139,6 @@ fn unit(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The generator for one step of one stream: batches, validation and masking never share draws.
-pub fn rng_for(seed: u64, stream: u64, step: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(stream);
-    rng.set_word_pos((step as u128) << 40);
-    rng
-}
-
-/// A seeded Fisher–Yates shuffle, drawing from [`rng_for`]`(seed, stream, 0)`.
-pub fn shuffle<T>(v: &mut [T], seed: u64, stream: u64) {
-    let mut rng = rng_for(seed, stream, 0);
-    for i in (1..v.len()).rev() {
-        v.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-    }
-}
-
 impl<'a> Sampler<'a> {
     pub fn new(
         contigs: &'a [Contig],
@@ -276,6 +260,7 @@ impl<'a> Sampler<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::{rng, Stream};
     use crate::vocab::{generate, Vocab};
 
     fn tokenizer(k: usize) -> Tokenizer {
@@ -292,7 +277,7 @@ mod tests {
         }];
         let s = Sampler::new(&contigs, &t, 510, 0.02, MaskStyle::Bionemo);
         let ids: Vec<u32> = (0..400).map(|i| 5 + (i % 4096) as u32).collect();
-        let (masked, labels) = s.mask(&mut rng_for(1, 0, 0), &ids);
+        let (masked, labels) = s.mask(&mut rng(1, Stream::PretrainBatches, 0), &ids);
         let picked: Vec<usize> = (0..ids.len()).filter(|&i| labels[i] >= 0).collect();
         assert!(!picked.is_empty());
         // Runs of masked positions are at least k long unless cut by a window edge.
@@ -320,9 +305,9 @@ mod tests {
             seq: b"ACGTTGCAACGGATC".repeat(50),
         }];
         let s = Sampler::new(&contigs, &t, 62, 0.05, MaskStyle::Dnabert);
-        let a = s.batch(&mut rng_for(7, 0, 3), 4);
-        let b = s.batch(&mut rng_for(7, 0, 3), 4);
-        let c = s.batch(&mut rng_for(7, 0, 4), 4);
+        let a = s.batch(&mut rng(7, Stream::PretrainBatches, 3), 4);
+        let b = s.batch(&mut rng(7, Stream::PretrainBatches, 3), 4);
+        let c = s.batch(&mut rng(7, Stream::PretrainBatches, 4), 4);
         assert_eq!(a.tokens.ids, b.tokens.ids);
         assert_eq!(a.labels, b.labels);
         assert_ne!(a.tokens.ids, c.tokens.ids);

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use super::backend::{Backend, Dropout};
 use super::classify::{self, ClassBatch, Head};
 use super::cpu::Cpu;
-use super::data::shuffle;
 use super::encoder::Tokens;
 use super::metrics::{self, Metrics};
 use super::ops::adamw::AdamW;
@@ -26,6 +25,7 @@ use super::{store, OptimizerState};
 use crate::folder::Description;
 use crate::layout::Layout;
 use crate::model_dir::ModelDir;
+use crate::rng::Stream;
 use crate::tokenizer::Tokenizer;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -307,9 +307,9 @@ fn evaluate<B: Backend>(
     (loss, metrics::compute(&truth, &pred, n), probs)
 }
 
-fn shuffled<T: Clone>(v: &[T], seed: u64, stream: u64) -> Vec<T> {
+fn shuffled<T: Clone>(v: &[T], seed: u64, stream: Stream) -> Vec<T> {
     let mut v = v.to_vec();
-    shuffle(&mut v, seed, stream);
+    crate::rng::shuffle(&mut v, seed, stream);
     v
 }
 
@@ -360,7 +360,7 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
     store::init(&mut host, c.seed, |name| fresh.iter().any(|f| f == name));
     let mut params = host.to_backend(be);
 
-    let all = shuffled(&read_table(&c.train, n)?, c.seed, 10);
+    let all = shuffled(&read_table(&c.train, n)?, c.seed, Stream::FinetuneSplit);
     let (train, validation, test) = match (&c.validation, &c.test) {
         (Some(v), Some(t)) => (all, read_table(v, n)?, read_table(t, n)?),
         (None, None) => {
@@ -400,7 +400,7 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
     let mut best_epoch = 0;
     let mut best_val = None;
     for epoch in 0..c.epochs {
-        let order = shuffled(&train, c.seed, 100 + epoch as u64);
+        let order = shuffled(&train, c.seed, Stream::FinetuneEpoch(epoch as u64));
         let mut epoch_loss = 0f32;
         let (started, mut tokens, mut last_log) = (Instant::now(), 0usize, Instant::now());
         for (i, chunk) in order.chunks(c.batch_size).enumerate() {

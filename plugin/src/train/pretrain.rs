@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::backend::{Backend, Dropout};
 use super::cpu::Cpu;
-use super::data::{rng_for, Genome, MaskStyle, Sampler, Split};
+use super::data::{Genome, MaskStyle, Sampler, Split};
 use super::mlm::{self, MlmBatch};
 use super::ops::adamw::AdamW;
 use super::ops::dropout::mix;
@@ -29,6 +29,7 @@ use crate::config::BertConfig;
 use crate::folder::Description;
 use crate::layout::Layout;
 use crate::model_dir::ModelDir;
+use crate::rng::{rng, Stream};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::Vocab;
 
@@ -269,7 +270,7 @@ fn validate<B: Backend>(
     let (mut loss_sum, mut correct, mut count) = (0f64, 0usize, 0usize);
     for i in 0..c.training.validation_batches {
         let b = sampler.batch(
-            &mut rng_for(c.training.seed, 1, i as u64),
+            &mut rng(c.training.seed, Stream::PretrainValidation, i as u64),
             c.training.batch_size,
         );
         let (loss, n, right) = mlm::evaluate(be, config, params, &b);
@@ -472,7 +473,11 @@ pub fn run_ranked<B: Backend>(
         let (mut loss_sum, mut n_tokens, mut masked) = (0f32, 0usize, 0usize);
         for micro in super::ranks::micro_batches(t.grad_accumulation, rank, world) {
             let b = train.batch(
-                &mut rng_for(t.seed, 0, step * t.grad_accumulation as u64 + micro as u64),
+                &mut rng(
+                    t.seed,
+                    Stream::PretrainBatches,
+                    step * t.grad_accumulation as u64 + micro as u64,
+                ),
                 t.batch_size,
             );
             n_tokens += b.tokens.mask.iter().filter(|&&m| m > 0.0).count();

@@ -8,13 +8,13 @@ use rand_chacha::rand_core::RngCore;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
-use super::data::rng_for;
 use super::params::Params;
 use crate::checkpoint::{Checkpoint, RawTensor};
 use crate::config::BertConfig;
 use crate::folder::Description;
 use crate::layout::{embeddings, mlm, Layout};
 use crate::model_dir::ModelDir;
+use crate::rng::Stream;
 
 /// Writes named f32 tensors as a safetensors file, atomically.
 pub fn save_tensors(path: &Path, tensors: &[(String, Vec<usize>, &[f32])]) -> Result<()> {
@@ -119,7 +119,7 @@ pub fn fill(
 /// BERT's initialisation: weights N(0, 0.02), biases 0, LayerNorm weight 1 and bias 0, the
 /// `[PAD]` row of the word embeddings 0. Only tensors whose name `select` accepts are touched.
 pub fn init(params: &mut Params, seed: u64, select: impl Fn(&str) -> bool) {
-    let mut rng = rng_for(seed, 99, 0);
+    let mut rng = crate::rng::rng(seed, Stream::InitWeights, 0);
     let mut normal = move || {
         // Box–Muller from two uniforms in (0, 1].
         let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
