@@ -19,6 +19,16 @@ use anyhow::{bail, Context, Result};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+use crate::tokenizer::Tokens;
+
+/// A batch as tract's graphs take it: i64 ids and mask, `batch × seq`.
+struct Int64Batch {
+    batch: usize,
+    seq: usize,
+    ids: Vec<i64>,
+    mask: Vec<i64>,
+}
+
 /// How each input of a graph is fed; names follow Hugging Face's ONNX export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Feed {
@@ -42,6 +52,8 @@ pub struct Engine {
     hot_shape: Option<Shape>,
     feeds: Vec<Feed>,
     pub hidden: usize,
+    /// The model's `[PAD]` id, for the padding this engine adds itself.
+    pad: i64,
 }
 
 /// The model's output for a batch: `batch × seq × hidden` floats, row-major. `seq` may exceed
@@ -51,27 +63,19 @@ pub struct Hidden {
     pub seq: usize,
 }
 
-/// A batch of token ids, right-padded: `ids` and `mask` are `batch × seq`, row-major.
-pub struct Batch {
-    pub batch: usize,
-    pub seq: usize,
-    pub ids: Vec<i64>,
-    pub mask: Vec<i64>,
-}
-
 /// What the embed pipeline runs its batches on: tract (`Engine`, the CPU default) or the
 /// training engine's encoder on a `Backend` (`embed::backend_engine`, for GPUs).
 pub trait Infer: Send + Sync {
     /// Hidden size: the width of every output row.
     fn hidden(&self) -> usize;
-    fn run(&self, b: &Batch) -> Result<Hidden>;
+    fn run(&self, b: &Tokens) -> Result<Hidden>;
 }
 
 impl Infer for Engine {
     fn hidden(&self) -> usize {
         self.hidden
     }
-    fn run(&self, b: &Batch) -> Result<Hidden> {
+    fn run(&self, b: &Tokens) -> Result<Hidden> {
         Engine::run(self, b)
     }
 }
@@ -88,7 +92,9 @@ pub fn set_threads(threads: usize) {
 }
 
 impl Engine {
-    pub fn new(proto: &ModelProto, hidden: usize) -> Result<Self> {
+    /// The engine for a graph whose output rows are `hidden` wide; `pad` is the model's
+    /// `[PAD]` id.
+    pub fn new(proto: &ModelProto, hidden: usize, pad: u32) -> Result<Self> {
         let graph = proto.graph.as_ref().context("ONNX model has no graph")?;
         let mut model = tract_onnx::onnx()
             .model_for_proto_model(proto)
@@ -146,6 +152,7 @@ impl Engine {
             hot_shape: None,
             feeds,
             hidden,
+            pad: pad as i64,
         })
     }
 
@@ -191,29 +198,27 @@ impl Engine {
         Ok((plans.last().unwrap().1.clone(), seq))
     }
 
-    /// Runs a batch.
-    pub fn run(&self, b: &Batch) -> Result<Hidden> {
-        let (plan, seq) = self.plan_for(b.batch, b.seq)?;
-        let padded;
-        let b = if seq == b.seq {
-            b
-        } else {
-            let pad = |v: &[i64], fill: i64| -> Vec<i64> {
-                v.chunks(b.seq)
-                    .flat_map(|row| {
-                        row.iter()
-                            .copied()
-                            .chain(std::iter::repeat_n(fill, seq - b.seq))
-                    })
-                    .collect()
-            };
-            padded = Batch {
-                batch: b.batch,
-                seq,
-                ids: pad(&b.ids, 0),
-                mask: pad(&b.mask, 0),
-            };
-            &padded
+    /// Runs a batch: its ids and mask become i64 tensors here, padded further to the
+    /// sequence length of the plan that runs them.
+    pub fn run(&self, t: &Tokens) -> Result<Hidden> {
+        let (plan, seq) = self.plan_for(t.batch, t.seq)?;
+        let widen = |v: Vec<i64>, fill: i64| -> Vec<i64> {
+            if seq == t.seq {
+                return v;
+            }
+            v.chunks(t.seq)
+                .flat_map(|row| {
+                    row.iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(fill, seq - t.seq))
+                })
+                .collect()
+        };
+        let b = Int64Batch {
+            batch: t.batch,
+            seq,
+            ids: widen(t.ids.iter().map(|&i| i as i64).collect(), self.pad),
+            mask: widen(t.mask.iter().map(|&m| m as i64).collect(), 0),
         };
         let shape = [b.batch, b.seq];
         let tensor = |data: Vec<i64>| -> Result<TValue> {

@@ -1,6 +1,40 @@
-//! Overlapping k-mers, stride 1: `[CLS] k-mer_0 … k-mer_{n-k} [SEP]`.
+//! Overlapping k-mers, stride 1: `[CLS] k-mer_0 … k-mer_{n-k} [SEP]`, and the one place where
+//! rows of tokens become a batch ([`Tokenizer::pack`]): the specials, the padding and the mask.
 
 use crate::vocab::{base_code, decode_kmer, Vocab};
+
+/// A batch of token rows, each `[CLS] … [SEP]` and right-padded with `[PAD]` to the longest:
+/// `ids` and `mask` are `batch × seq`, row-major, the mask 1 on real tokens and 0 on padding.
+/// The one batch type of every engine (tract converts it to i64 tensors at its boundary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tokens {
+    pub batch: usize,
+    pub seq: usize,
+    pub ids: Vec<u32>,
+    pub mask: Vec<f32>,
+}
+
+impl Tokens {
+    /// The rows cut into at most `parts` consecutive groups, as (first row, tokens).
+    pub fn split_rows(&self, parts: usize) -> Vec<(usize, Tokens)> {
+        let parts = parts.clamp(1, self.batch.max(1));
+        let mut out = vec![];
+        let mut row = 0;
+        for p in 0..parts {
+            let rows = self.batch / parts + usize::from(p < self.batch % parts);
+            let r = row * self.seq..(row + rows) * self.seq;
+            let t = Tokens {
+                batch: rows,
+                seq: self.seq,
+                ids: self.ids[r.clone()].to_vec(),
+                mask: self.mask[r].to_vec(),
+            };
+            out.push((row, t));
+            row += rows;
+        }
+        out
+    }
+}
 
 /// Maps k-mers to ids through a dense table indexed by the k-mer's base-4 code, so the
 /// tokenizer works for any order of `vocab.txt` without hashing per base.
@@ -74,6 +108,43 @@ impl Tokenizer {
         ids.push(self.sep);
         ids
     }
+
+    /// Rows of k-mer ids as one batch: each wrapped in `[CLS]` … `[SEP]`, padded with `[PAD]`
+    /// (mask 0) to the longest row.
+    pub fn pack<R: AsRef<[u32]>>(&self, rows: &[R]) -> Tokens {
+        let seq = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0) + 2;
+        let mut t = Tokens {
+            batch: rows.len(),
+            seq,
+            ids: Vec::with_capacity(rows.len() * seq),
+            mask: Vec::with_capacity(rows.len() * seq),
+        };
+        for r in rows {
+            let r = r.as_ref();
+            t.ids.push(self.cls);
+            t.ids.extend_from_slice(r);
+            t.ids.push(self.sep);
+            t.ids
+                .extend(std::iter::repeat_n(self.pad, seq - r.len() - 2));
+            t.mask.extend(std::iter::repeat_n(1.0, r.len() + 2));
+            t.mask.extend(std::iter::repeat_n(0.0, seq - r.len() - 2));
+        }
+        t
+    }
+
+    /// DNA sequences as one batch, each cut to its first `max_kmers` k-mers.
+    pub fn encode(&self, seqs: &[&[u8]], max_kmers: usize) -> Tokens {
+        let rows: Vec<Vec<u32>> = seqs
+            .iter()
+            .map(|s| {
+                let mut kmers = vec![];
+                self.kmer_ids(s, &mut kmers);
+                kmers.truncate(max_kmers);
+                kmers
+            })
+            .collect();
+        self.pack(&rows)
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +185,25 @@ mod tests {
         t.kmer_ids(b"ACGTNACGTT", &mut upper);
         t.kmer_ids(b"acgTNaCgtt", &mut lower);
         assert_eq!(upper, lower);
+    }
+
+    #[test]
+    fn pack_wraps_pads_and_masks_each_row() {
+        let t = tok(3);
+        let b = t.pack(&[vec![7, 8, 9], vec![5]]);
+        assert_eq!((b.batch, b.seq), (2, 5));
+        assert_eq!(
+            b.ids,
+            [t.cls, 7, 8, 9, t.sep, t.cls, 5, t.sep, t.pad, t.pad]
+        );
+        assert_eq!(b.mask, [1., 1., 1., 1., 1., 1., 1., 1., 0., 0.]);
+        let e = t.encode(&[b"ACGTAC".as_slice(), b"AC".as_slice()], 2);
+        assert_eq!(
+            (e.batch, e.seq),
+            (2, 4),
+            "cut to 2 k-mers; a sequence shorter than k has none"
+        );
+        assert_eq!(e.mask, [1., 1., 1., 1., 1., 1., 0., 0.]);
     }
 
     #[test]

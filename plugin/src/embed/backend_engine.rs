@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use crate::config::BertConfig;
-use crate::engine::{Batch, Hidden, Infer};
+use crate::engine::{Hidden, Infer};
 use crate::layout::Layout;
 use crate::model_dir::ModelDir;
 use crate::train::backend::{Backend, Dropout};
@@ -37,17 +37,11 @@ impl<B: Backend + Send> Infer for BackendEngine<B> {
         self.config.hidden_size
     }
 
-    fn run(&self, b: &Batch) -> Result<Hidden> {
-        let tokens = Tokens {
-            batch: b.batch,
-            seq: b.seq,
-            ids: b.ids.iter().map(|&i| i as u32).collect(),
-            mask: b.mask.iter().map(|&m| m as f32).collect(),
-        };
-        let acts = encoder::forward(&self.be, &self.config, &self.params, &tokens, &Dropout::OFF);
+    fn run(&self, tokens: &Tokens) -> Result<Hidden> {
+        let acts = encoder::forward(&self.be, &self.config, &self.params, tokens, &Dropout::OFF);
         Ok(Hidden {
             data: self.be.download(&acts.hidden),
-            seq: b.seq,
+            seq: tokens.seq,
         })
     }
 }

@@ -125,7 +125,8 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         Compute::Tract => {
             crate::engine::set_threads(opts.threads_per_window);
             let (graph, _) = model.graph()?;
-            let mut engine = crate::engine::Engine::new(&graph, model.config.hidden_size)?;
+            let mut engine =
+                crate::engine::Engine::new(&graph, model.config.hidden_size, model.tokenizer.pad)?;
             engine.specialise(opts.batch_size, window + 2)?;
             (std::sync::Arc::new(engine), workers)
         }

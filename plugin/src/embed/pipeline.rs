@@ -16,7 +16,7 @@ use tokio::sync::mpsc::{channel, Receiver, Sender};
 
 use super::output::{Assembler, Rows, SeqInfo, WindowOut};
 use super::{output_paths, windows, EmbedOptions, EmbedSummary, Pooling};
-use crate::engine::{Batch, Infer};
+use crate::engine::Infer;
 use crate::fasta::FastaReader;
 use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokenizer;
@@ -34,13 +34,6 @@ struct Job {
     keep: Range<usize>,
     /// The window's k-mer ids, without specials.
     ids: Vec<u32>,
-}
-
-#[derive(Clone, Copy)]
-struct Specials {
-    cls: i64,
-    sep: i64,
-    pad: i64,
 }
 
 #[derive(Default)]
@@ -83,11 +76,7 @@ pub(super) fn run(
     let (out_tx, out_rx) = channel(queue);
     let input = opts.input.clone();
     let tokenizer = model.tokenizer.clone();
-    let specials = Specials {
-        cls: tokenizer.cls as i64,
-        sep: tokenizer.sep as i64,
-        pad: tokenizer.pad as i64,
-    };
+    let packer = Arc::new(model.tokenizer.clone());
     let (batch_size, pooling) = (opts.batch_size, opts.pooling);
     let progress = Progress::new(opts.progress);
 
@@ -101,8 +90,9 @@ pub(super) fn run(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let (engine, batch_rx, out_tx) = (engine.clone(), batch_rx.clone(), out_tx.clone());
+                let packer = packer.clone();
                 tokio::task::spawn_blocking(move || {
-                    infer_stage(&engine, pooling, specials, &batch_rx, out_tx)
+                    infer_stage(&engine, pooling, &packer, &batch_rx, out_tx)
                 })
             })
             .collect();
@@ -208,7 +198,7 @@ async fn batch_stage(mut rx: Receiver<Job>, tx: Sender<Vec<Job>>, batch_size: us
 fn infer_stage(
     engine: &Arc<dyn Infer>,
     pooling: Pooling,
-    specials: Specials,
+    packer: &Tokenizer,
     rx: &Mutex<Receiver<Vec<Job>>>,
     tx: Sender<(u64, WindowOut)>,
 ) -> Result<()> {
@@ -217,25 +207,8 @@ fn infer_stage(
         let Some(jobs) = rx.lock().expect("batch queue lock").blocking_recv() else {
             return Ok(());
         };
-        let seq = jobs.iter().map(|j| j.ids.len()).max().unwrap_or(0) + 2;
-        let mut batch = Batch {
-            batch: jobs.len(),
-            seq,
-            ids: Vec::with_capacity(jobs.len() * seq),
-            mask: vec![],
-        };
-        for j in &jobs {
-            batch.ids.push(specials.cls);
-            batch.ids.extend(j.ids.iter().map(|&i| i as i64));
-            batch.ids.push(specials.sep);
-            batch
-                .ids
-                .resize(batch.ids.len() + seq - j.ids.len() - 2, specials.pad);
-            batch
-                .mask
-                .extend((0..seq).map(|t| (t < j.ids.len() + 2) as i64));
-        }
-        let out = engine.run(&batch)?;
+        let rows: Vec<&[u32]> = jobs.iter().map(|j| j.ids.as_slice()).collect();
+        let out = engine.run(&packer.pack(&rows))?;
         let (hidden, stride) = (&out.data, out.seq);
         for (b, j) in jobs.into_iter().enumerate() {
             let row = |t: usize| &hidden[(b * stride + t) * h..(b * stride + t + 1) * h];

@@ -11,7 +11,6 @@ use anyhow::{bail, Result};
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use super::encoder::Tokens;
 use super::mlm::MlmBatch;
 use crate::fasta::FastaReader;
 use crate::tokenizer::Tokenizer;
@@ -186,33 +185,20 @@ impl<'a> Sampler<'a> {
     /// A masked batch of `batch` windows, padded to the longest.
     pub fn batch(&self, rng: &mut ChaCha8Rng, batch: usize) -> MlmBatch {
         let windows: Vec<Vec<u32>> = (0..batch).map(|_| self.window_ids(rng)).collect();
-        let seq = windows.iter().map(|w| w.len()).max().unwrap_or(0) + 2;
-        let t = &self.tokenizer;
-        let mut ids = Vec::with_capacity(batch * seq);
-        let mut mask = Vec::with_capacity(batch * seq);
-        let mut labels = Vec::with_capacity(batch * seq);
-        for w in &windows {
-            let (masked, lab) = self.mask(rng, w);
-            ids.push(t.cls);
-            ids.extend(masked);
-            ids.push(t.sep);
-            labels.push(-1);
-            labels.extend(lab);
-            labels.push(-1);
-            mask.extend(std::iter::repeat_n(1.0, w.len() + 2));
-            let pad = seq - w.len() - 2;
-            ids.extend(std::iter::repeat_n(t.pad, pad));
-            labels.extend(std::iter::repeat_n(-1, pad));
-            mask.extend(std::iter::repeat_n(0.0, pad));
+        let (masked, labels): (Vec<Vec<u32>>, Vec<Vec<i64>>) =
+            windows.iter().map(|w| self.mask(rng, w)).unzip();
+        let tokens = self.tokenizer.pack(&masked);
+        // Labels in the tokens' layout: none on the specials and the padding.
+        let mut all = Vec::with_capacity(tokens.batch * tokens.seq);
+        for lab in labels {
+            all.push(-1);
+            all.extend(&lab);
+            all.push(-1);
+            all.extend(std::iter::repeat_n(-1, tokens.seq - lab.len() - 2));
         }
         MlmBatch {
-            tokens: Tokens {
-                batch,
-                seq,
-                ids,
-                mask,
-            },
-            labels,
+            tokens,
+            labels: all,
         }
     }
 

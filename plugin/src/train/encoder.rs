@@ -9,35 +9,7 @@ use super::params::Params;
 use crate::config::BertConfig;
 use crate::layout::{self, embeddings};
 
-/// Token ids (B × S), with a 0/1 attention mask.
-pub struct Tokens {
-    pub batch: usize,
-    pub seq: usize,
-    pub ids: Vec<u32>,
-    pub mask: Vec<f32>,
-}
-
-impl Tokens {
-    /// The rows cut into at most `parts` consecutive groups, as (first row, tokens).
-    pub fn split_rows(&self, parts: usize) -> Vec<(usize, Tokens)> {
-        let parts = parts.clamp(1, self.batch.max(1));
-        let mut out = vec![];
-        let mut row = 0;
-        for p in 0..parts {
-            let rows = self.batch / parts + usize::from(p < self.batch % parts);
-            let r = row * self.seq..(row + rows) * self.seq;
-            let t = Tokens {
-                batch: rows,
-                seq: self.seq,
-                ids: self.ids[r.clone()].to_vec(),
-                mask: self.mask[r].to_vec(),
-            };
-            out.push((row, t));
-            row += rows;
-        }
-        out
-    }
-}
+pub use crate::tokenizer::Tokens;
 
 /// What one layer's forward keeps for its backward.
 struct LayerActs<B: Backend> {

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use super::backend::{Backend, Dropout};
 use super::classify::{self, ClassBatch, Head};
 use super::cpu::Cpu;
-use super::encoder::Tokens;
 use super::metrics::{self, Metrics};
 use super::ops::adamw::AdamW;
 use super::params::Params;
@@ -26,7 +25,6 @@ use crate::folder::Description;
 use crate::layout::Layout;
 use crate::model_dir::ModelDir;
 use crate::rng::Stream;
-use crate::tokenizer::Tokenizer;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,35 +225,6 @@ fn join_kmers(sentence: &str) -> Result<Vec<u8>> {
     Ok(dna)
 }
 
-/// Tokens for a batch of sequences, each cut to the model's window and padded to the longest.
-pub fn tokens_of(seqs: &[&[u8]], tokenizer: &Tokenizer, max_positions: usize) -> Tokens {
-    let ids: Vec<Vec<u32>> = seqs
-        .iter()
-        .map(|s| {
-            let mut kmers = vec![];
-            tokenizer.kmer_ids(s, &mut kmers);
-            kmers.truncate(max_positions - 2);
-            tokenizer.wrap(&kmers)
-        })
-        .collect();
-    let seq = ids.iter().map(Vec::len).max().unwrap_or(2);
-    let mut t = Tokens {
-        batch: ids.len(),
-        seq,
-        ids: vec![],
-        mask: vec![],
-    };
-    for row in ids {
-        t.mask.extend(
-            std::iter::repeat_n(1.0, row.len()).chain(std::iter::repeat_n(0.0, seq - row.len())),
-        );
-        let n = row.len();
-        t.ids.extend(row);
-        t.ids.extend(std::iter::repeat_n(tokenizer.pad, seq - n));
-    }
-    t
-}
-
 /// Class probabilities (rows × classes) for sequences, in batches.
 pub fn probabilities<B: Backend>(
     be: &B,
@@ -268,11 +237,7 @@ pub fn probabilities<B: Backend>(
 ) -> Vec<Vec<f32>> {
     let mut out = vec![];
     for chunk in seqs.chunks(batch.max(1)) {
-        let tokens = tokens_of(
-            chunk,
-            &model.tokenizer,
-            model.config.max_position_embeddings,
-        );
+        let tokens = model.tokenizer.encode(chunk, model.max_window());
         let f = classify::forward(be, &model.config, params, &tokens, n, head, &Dropout::OFF);
         for row in be.download(&f.logits).chunks_exact(n) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -406,11 +371,7 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
         for (i, chunk) in order.chunks(c.batch_size).enumerate() {
             let seqs: Vec<&[u8]> = chunk.iter().map(|e| e.seq.as_slice()).collect();
             let b = ClassBatch {
-                tokens: tokens_of(
-                    &seqs,
-                    &model.tokenizer,
-                    model.config.max_position_embeddings,
-                ),
+                tokens: model.tokenizer.encode(&seqs, model.max_window()),
                 labels: chunk.iter().map(|e| e.label as i64).collect(),
             };
             let mut grads = params.zeros_like(be);
