@@ -1,7 +1,14 @@
-//! `--device cpu | cuda[:N]`: where a stage runs.
+//! Where a stage runs: `--device cpu | cuda[:N]` and `--precision`, and the one place a backend
+//! is opened ([`open`]). Stages take the opened backend and run generically over it
+//! ([`on_backend!`]); none opens a device itself.
 
 use std::fmt;
 use std::str::FromStr;
+
+use anyhow::{bail, Result};
+
+use crate::cuda::backend::Gpu;
+use crate::train::cpu::Cpu;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Device {
@@ -75,6 +82,94 @@ impl fmt::Display for Precision {
     }
 }
 
+/// `--device` and `--precision`, for the stages that can run on a GPU.
+#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Where to run: cpu, or cuda[:N] (experimental: written without a GPU and not yet run on
+    /// one).
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// The GPU's matrix products: fp32, or bf16 (mixed precision: bf16 copies of each
+    /// product's inputs, fp32 accumulation; weights, gradients, optimizer state and
+    /// checkpoints stay fp32). The CPU computes in fp32 only.
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
+}
+
+impl Placement {
+    pub const CPU: Placement = Placement {
+        device: Device::Cpu,
+        precision: Precision::F32,
+    };
+
+    /// The GPU ordinal and precision, or `None` for the CPU; bf16 on the CPU is refused, not
+    /// ignored.
+    pub fn target(self) -> Result<Option<(usize, Precision)>> {
+        match (self.device, self.precision) {
+            (Device::Cpu, Precision::F32) => Ok(None),
+            (Device::Cpu, p) => bail!(
+                "--precision {p} runs on a GPU only (--device cuda); the CPU computes in fp32"
+            ),
+            (Device::Cuda(n), p) => Ok(Some((n, p))),
+        }
+    }
+}
+
+/// A backend, opened: the CPU with its threads, or a GPU with its kernels loaded.
+pub enum Opened {
+    Cpu(Cpu),
+    Cuda(Gpu),
+}
+
+impl Opened {
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Opened::Cuda(_))
+    }
+}
+
+/// Opens the backend a placement names; `threads` are the CPU's (a GPU ignores them).
+pub fn open(place: Placement, threads: usize) -> Result<Opened> {
+    Ok(match place.target()? {
+        None => Opened::Cpu(Cpu::new(threads.max(1))),
+        Some((n, p)) => Opened::Cuda(Gpu::new(n)?.with_precision(p)),
+    })
+}
+
+/// This process's rank of a data-parallel launch (`--distributed`, from the environment
+/// `var` reads) and its node-local GPU.
+pub fn open_rank(
+    place: Placement,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<(crate::train::ranks::Launch, Gpu)> {
+    let Some((_, precision)) = place.target()? else {
+        bail!("--distributed runs on GPUs: add --device cuda");
+    };
+    let launch = crate::train::ranks::Launch::from_env(var)?;
+    let gpu = crate::cuda::nccl::gpu_for(&launch, precision)?;
+    Ok((launch, gpu))
+}
+
+/// CPU threads: the number asked for, else every core.
+pub fn threads(asked: Option<usize>) -> usize {
+    asked.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// Runs `$body` with `$be` bound to the opened backend, whichever it is: the one dispatch from
+/// a runtime choice of device to the stages' code, which is generic over `Backend`.
+#[macro_export]
+macro_rules! on_backend {
+    ($opened:expr, |$be:ident| $body:expr) => {
+        match $opened {
+            $crate::device::Opened::Cpu($be) => $body,
+            $crate::device::Opened::Cuda($be) => $body,
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +181,19 @@ mod tests {
         assert_eq!("cuda:3".parse(), Ok(Device::Cuda(3)));
         assert!("gpu".parse::<Device>().is_err());
         assert!("cuda:x".parse::<Device>().is_err());
+    }
+
+    #[test]
+    fn bf16_on_the_cpu_is_refused_and_the_cpu_opens_with_its_threads() {
+        let bf16_cpu = Placement {
+            precision: Precision::Bf16,
+            ..Placement::CPU
+        };
+        assert!(bf16_cpu.target().is_err());
+        assert!(open(bf16_cpu, 2).is_err());
+        assert!(matches!(open(Placement::CPU, 2).unwrap(), Opened::Cpu(_)));
+        assert_eq!(threads(Some(3)), 3);
+        assert!(threads(None) >= 1);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! tract, the `embed` pipeline, and training on CPU and GPU backends.
 
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
+pub mod config_reference;
+pub mod convert;
 pub mod cuda;
 pub mod device;
 pub mod embed;

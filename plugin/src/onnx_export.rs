@@ -19,6 +19,22 @@ use crate::checkpoint::{BertWeights, LayerNorm, Linear};
 use crate::config::BertConfig;
 
 pub const OPSET: i64 = 17;
+
+/// `dnabert export-onnx`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model folder (config.json, vocab.txt, and weights); model.onnx is written into it.
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+}
+
+impl Args {
+    /// Prints the file it wrote.
+    pub fn run(self) -> anyhow::Result<()> {
+        let path = crate::model_dir::ModelDir::open(&self.model)?.export_onnx()?;
+        crate::cli::say(path.display())
+    }
+}
 /// Added to attention scores at padded keys: exp() of it underflows to exactly 0 in f32.
 const MASK_VALUE: f32 = -1e9;
 

@@ -46,6 +46,69 @@ fn chunk_name(i: usize) -> String {
 }
 
 /// Writes `DIR/chunk_NNNNN.fa` and `DIR/manifest.tsv`; every file appears only when complete.
+/// `dnabert split-fasta`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct SplitArgs {
+    /// Genome FASTA, plain or gzip, or an https:// URL (downloaded once and cached).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output folder: chunk_NNNNN.fa and manifest.tsv.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// At most this many bases per chunk; a longer record is cut into pieces of it.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub chunk_bases: u64,
+}
+
+impl SplitArgs {
+    /// `dnabert split-fasta`: a summary on stderr, the chunk files on stdout.
+    pub fn run(self) -> Result<()> {
+        let s = split_fasta(&self.input, &self.output, self.chunk_bases)?;
+        eprintln!(
+            "split-fasta: {} records ({} bases) into {} chunks, {} pieces",
+            s.records,
+            s.bases,
+            s.chunks.len(),
+            s.pieces
+        );
+        s.chunks
+            .iter()
+            .try_for_each(|c| crate::cli::say(c.display()))
+    }
+}
+
+/// `dnabert gather-embeddings`' flags.
+#[derive(Debug, clap::Args)]
+pub struct GatherArgs {
+    /// manifest.tsv from `split-fasta`.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Output prefix: writes PREFIX.npy and PREFIX.tsv.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Per-chunk outputs (chunk_NNNNN.npy/.tsv, or their prefixes), in any order.
+    #[arg(required = true)]
+    pub parts: Vec<PathBuf>,
+}
+
+impl GatherArgs {
+    /// `dnabert gather-embeddings`: a summary on stderr, the two files on stdout.
+    pub fn run(self) -> Result<()> {
+        let s = gather_embeddings(&self.manifest, &self.parts, &self.output)?;
+        eprintln!(
+            "gather-embeddings: {} chunks, {} rows × {}",
+            s.chunks, s.rows, s.cols
+        );
+        let (npy, tsv) = crate::embed::output_paths(&self.output);
+        crate::cli::say(format!(
+            "{}\t{} rows\n{}",
+            npy.display(),
+            s.rows,
+            tsv.display()
+        ))
+    }
+}
+
 pub fn split_fasta(input: &Path, dir: &Path, chunk_bases: u64) -> Result<SplitSummary> {
     if chunk_bases == 0 {
         bail!("--chunk-bases must be at least 1");

@@ -12,6 +12,28 @@ pub const SPECIALS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 pub const BASES: [u8; 4] = [b'A', b'T', b'C', b'G'];
 pub const K_RANGE: std::ops::RangeInclusive<usize> = 3..=6;
 
+/// `dnabert vocab`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// k-mer length, 3 to 6.
+    #[arg(long, default_value_t = 6)]
+    pub k: usize,
+}
+
+impl Args {
+    /// Prints the vocabulary, byte for byte as DNABERT's file.
+    pub fn run(self) -> Result<()> {
+        if !K_RANGE.contains(&self.k) {
+            bail!("--k {}: DNABERT uses k = 3..6", self.k);
+        }
+        use std::io::Write;
+        std::io::stdout()
+            .lock()
+            .write_all(generate(self.k).as_bytes())
+            .context("cannot write to stdout")
+    }
+}
+
 /// The text of DNABERT's `vocab.txt` for `k`.
 pub fn generate(k: usize) -> String {
     let mut lines: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).collect();

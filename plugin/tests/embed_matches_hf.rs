@@ -252,18 +252,19 @@ fn output_prefix_may_contain_dots() {
 /// windows included, for an MLM checkpoint and a bare BertModel one.
 #[test]
 fn the_training_engines_encoder_on_the_cpu_matches_hf() {
+    use dnabert::device::Placement;
     use dnabert::embed::Compute;
     check("tiny-k6", "expected_k6.safetensors", "tokens", |o| {
-        o.compute = Compute::TrainingCpu
+        o.compute = Compute::Backend(Placement::CPU)
     });
     check("tiny-k6", "expected_k6.safetensors", "tokens_w100", |o| {
-        o.compute = Compute::TrainingCpu;
+        o.compute = Compute::Backend(Placement::CPU);
         o.window_tokens = Some(100);
         o.overlap_tokens = Some(20);
         o.batch_size = 4;
     });
     check("tiny-k3-base", "expected_k3.safetensors", "mean", |o| {
-        o.compute = Compute::TrainingCpu;
+        o.compute = Compute::Backend(Placement::CPU);
         o.pooling = Pooling::Mean
     });
 }
@@ -273,7 +274,7 @@ fn the_training_engines_encoder_on_the_cpu_matches_hf() {
 #[test]
 fn embed_on_the_gpu_matches_hf() {
     use dnabert::cuda;
-    use dnabert::device::Precision;
+    use dnabert::device::{Device, Placement, Precision};
     use dnabert::embed::Compute;
     if !cuda::missing_libraries().is_empty() {
         eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
@@ -284,10 +285,16 @@ fn embed_on_the_gpu_matches_hf() {
         (Precision::Bf16, Bound::OfScale(1e-2)),
     ] {
         check_within(tol, "tiny-k6", "expected_k6.safetensors", "tokens", |o| {
-            o.compute = Compute::Cuda(0, precision)
+            o.compute = Compute::Backend(Placement {
+                device: Device::Cuda(0),
+                precision,
+            })
         });
         check_within(tol, "tiny-k3-base", "expected_k3.safetensors", "cls", |o| {
-            o.compute = Compute::Cuda(0, precision);
+            o.compute = Compute::Backend(Placement {
+                device: Device::Cuda(0),
+                precision,
+            });
             o.pooling = Pooling::Cls
         });
     }

@@ -182,15 +182,28 @@ fn every_subcommand_has_a_module_and_every_module_follows_nf_core_conventions() 
         .iter()
         .map(|p| p.file_name().unwrap().to_str().unwrap())
         .collect();
-    for sub in [
-        "embed",
-        "pretrain",
-        "finetune",
-        "predict",
-        "splicesites",
-        "splitfasta",
-    ] {
-        assert!(found.contains(&sub), "no module for {sub}: {found:?}");
+    // The subcommands that are not pipeline steps: tools for a person at a terminal.
+    const NOT_STEPS: [&str; 6] = [
+        "export-onnx",
+        "convert",
+        "init",
+        "cuda-check",
+        "vocab",
+        "config-reference",
+    ];
+    let subcommands = dnabert::cli::subcommands();
+    for s in NOT_STEPS {
+        assert!(subcommands.iter().any(|c| c == s), "{s} is no subcommand");
+    }
+    for sub in subcommands
+        .iter()
+        .filter(|s| !NOT_STEPS.contains(&s.as_str()))
+    {
+        let module = sub.replace('-', "");
+        assert!(
+            found.contains(&module.as_str()),
+            "subcommand {sub} has no module modules/dnabert/{module}: {found:?}"
+        );
     }
     let problems: Vec<String> = mods.iter().flat_map(|m| module_problems(m)).collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -47,6 +47,40 @@ pub fn source(family: &str) -> Option<String> {
         .map(|(_, src)| format!("{COMMON}\n{src}"))
 }
 
+/// `dnabert cuda-check`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// GPU architectures to compile every kernel for (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = ["sm_80".to_string(), "sm_90".to_string()])]
+    pub arch: Vec<String>,
+}
+
+impl CheckArgs {
+    /// Prints a line per library and per kernel family compiled.
+    pub fn run(self) -> Result<()> {
+        use crate::cli::say;
+        let libs = libraries();
+        let found = |present| if present { "found" } else { "not found" };
+        say(format!("driver (libcuda)\t{}", found(libs.driver)))?;
+        say(format!("nvrtc\t{}", found(libs.nvrtc)))?;
+        say(format!("cublas\t{}", found(libs.cublas)))?;
+        for arch in &self.arch {
+            let arch: &'static str = ARCHS.iter().find(|a| **a == arch).ok_or_else(|| {
+                anyhow::anyhow!("--arch {arch}: expected one of {}", ARCHS.join(", "))
+            })?;
+            for (family, src) in FAMILIES {
+                let ptx = compile(family, arch)?;
+                say(format!(
+                    "{arch}\t{family}.cu\t{} kernels\t{} bytes of PTX",
+                    kernel_names(src).len(),
+                    ptx.len()
+                ))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The kernels a family defines (`extern "C" __global__ void NAME(`).
 pub fn kernel_names(src: &str) -> Vec<&str> {
     src.split("extern \"C\" __global__ void ")

@@ -4,6 +4,7 @@
 //! read + tokenise (one record at a time) → batch (windows of similar length together) →
 //! infer (tract) → assemble and write (in input order, atomically).
 
+mod args;
 pub mod backend_engine;
 mod output;
 mod pipeline;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+pub use args::Args;
 pub use output::{Rows, INDEX_HEADER};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,12 +36,10 @@ pub enum Compute {
     /// tract on the CPU: the default, and the fastest on a CPU.
     #[default]
     Tract,
-    /// The training engine's encoder on the CPU backend: the GPU path's logic, checkable on a
-    /// CPU against tract.
-    TrainingCpu,
-    /// The training engine's encoder on GPU `n`, products in the given precision (experimental:
-    /// not yet run on a GPU).
-    Cuda(usize, crate::device::Precision),
+    /// The training engine's encoder on a backend: a GPU (`embed --device cuda`, experimental:
+    /// not yet run on a GPU), or the CPU backend, where the GPU path's logic is checkable
+    /// against tract.
+    Backend(crate::device::Placement),
 }
 
 #[derive(Debug, Clone)]
@@ -130,20 +130,14 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
             engine.specialise(opts.batch_size, window + 2)?;
             (std::sync::Arc::new(engine), workers)
         }
-        Compute::TrainingCpu => {
-            let be = crate::train::cpu::Cpu::new(opts.threads_per_window);
-            (
-                std::sync::Arc::new(backend_engine::BackendEngine::new(be, &model)?),
-                workers,
-            )
-        }
-        // One worker: the GPU runs one batch at a time, and batches keep it busy.
-        Compute::Cuda(n, precision) => {
-            let be = crate::cuda::backend::Gpu::new(n)?.with_precision(precision);
-            (
-                std::sync::Arc::new(backend_engine::BackendEngine::new(be, &model)?),
-                1,
-            )
+        Compute::Backend(place) => {
+            let be = crate::device::open(place, opts.threads_per_window)?;
+            // One worker on a GPU: it runs one batch at a time, and batches keep it busy.
+            let workers = if be.is_gpu() { 1 } else { workers };
+            let engine: std::sync::Arc<dyn crate::engine::Infer> = crate::on_backend!(be, |b| {
+                std::sync::Arc::new(backend_engine::BackendEngine::new(b, &model)?)
+            });
+            (engine, workers)
         }
     };
     let input = crate::remote::local(&opts.input)?;

@@ -515,6 +515,25 @@ fn wanted_files(listed: &[String]) -> Result<Vec<String>> {
     Ok(files)
 }
 
+/// `dnabert download`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct DownloadArgs {
+    /// ORG/NAME, or ORG/NAME@REVISION (a branch, tag or commit; default main).
+    pub model: String,
+    /// Also copy the files into this plain folder (no links into the cache), for a pipeline
+    /// to stage or a node without the cache.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+impl DownloadArgs {
+    /// Prints the local folder.
+    pub fn run(self) -> Result<()> {
+        let dir = download(&self.model, self.output.as_deref())?;
+        crate::cli::say(dir.display())
+    }
+}
+
 /// `dnabert download`: fetches a model into the cache and, with `output`, copies it into a
 /// plain folder (the files themselves, no links), for a compute node without network or for
 /// a pipeline to stage.

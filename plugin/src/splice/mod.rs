@@ -17,23 +17,79 @@ use crate::fasta::FastaReader;
 use crate::rng::{shuffle, Stream};
 use sites::{Class, Cut, Site, Skipped};
 
-#[derive(Debug, Clone)]
+/// `dnabert splice-sites`' flags, and the library's options.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
+    /// Genome FASTA, plain or gzip, or an https:// URL (URL#sha256=HEX to check it).
+    #[arg(long)]
     pub fasta: PathBuf,
+    /// GFF3 (gene → mRNA/transcript → exon by Parent) or GTF (by transcript_id); .gz too; or
+    /// an https:// URL.
+    #[arg(long)]
     pub annotation: PathBuf,
+    /// Output folder: {train,validation,test}.tsv and summary.{json,md}.
+    #[arg(long)]
     pub output: PathBuf,
-    /// Window length in bases, centred on the site.
+    /// Window length in bases (even). A donor's window has the last exon base at index
+    /// window/2 (GT at window/2 + 1..2); an acceptor's the first exon base (AG at
+    /// window/2 - 2..1); a negative's the drawn position.
+    #[arg(long, default_value_t = 400)]
     pub window: usize,
-    /// At most this many sites per class (the seed: 10,000).
+    /// At most this many windows per class (the seed's 10,000), a seeded sample.
+    #[arg(long, default_value_t = 10_000)]
     pub max_per_class: usize,
-    /// Negatives to draw; by default as many as the larger site class.
+    /// Negatives ("neither") to draw [default: as many as the larger site class, capped alike].
+    #[arg(long)]
     pub negatives: Option<usize>,
-    /// Negatives keep at least this distance (bases) from every true site.
+    /// Negatives keep at least this many bases from every annotated site.
+    #[arg(long, default_value_t = 50)]
     pub margin: u64,
+    /// Seed of the negatives, the caps and the split: the same seed, the same files.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Chromosomes held out for validation and test; empty: an 80/10/10 split per class.
+    /// Hold these chromosomes out for validation (comma-separated) instead of 80/10/10.
+    #[arg(long, value_delimiter = ',')]
     pub validation_chroms: Vec<String>,
+    /// Hold these chromosomes out for testing (comma-separated).
+    #[arg(long, value_delimiter = ',')]
     pub test_chroms: Vec<String>,
+}
+
+impl Options {
+    /// `dnabert splice-sites`: a line on stderr with the GT/AG shares.
+    pub fn run(self) -> Result<()> {
+        let s = run(&self)?;
+        eprintln!(
+            "splice-sites: wrote {} (GT donors {:.1}%, AG acceptors {:.1}%)",
+            self.output.display(),
+            100.0 * s.donors_with_gt,
+            100.0 * s.acceptors_with_ag
+        );
+        Ok(())
+    }
+}
+
+/// `dnabert splice-report`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A TSV with `label` and `predicted` columns (finetune's test_predictions.tsv); classes
+    /// donor 0, acceptor 1, neither 2.
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// Output prefix: writes PREFIX.json and PREFIX.md.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// The tables' title.
+    #[arg(long, default_value = "Splice sites")]
+    pub title: String,
+}
+
+impl ReportArgs {
+    /// `dnabert splice-report`: prints the Markdown tables.
+    pub fn run(self) -> Result<()> {
+        let r = report_from_predictions(&self.predictions, &self.output, &self.title)?;
+        crate::cli::say(report::markdown(&r, &self.title).trim_end())
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -111,7 +111,9 @@ impl Genome {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MaskStyle {
     /// 80% [MASK], 10% a random k-mer, 10% unchanged (DNABERT, after BERT).

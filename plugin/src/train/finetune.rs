@@ -26,38 +26,53 @@ use crate::layout::Layout;
 use crate::model_dir::ModelDir;
 use crate::rng::Stream;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `finetune.yaml`. Relative paths are taken from the file's folder.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinetuneConfig {
-    /// A model folder (pretrained, or from `dnabert init` for a baseline from random weights).
-    /// Left out, `dnabert finetune --model` gives it (and likewise train and output).
+    /// The model to start from: a folder (pretrained, or from `dnabert init` for a baseline
+    /// from random weights) or a Hub id. Left out, `dnabert finetune --model` gives it (and
+    /// likewise train and output).
     #[serde(default)]
     pub model: PathBuf,
+    /// The training table: CSV or TSV of sequence,label (raw DNA or DNABERT's space-separated
+    /// k-mers; a header naming `sequence` and `label` picks them out of wider tables).
     #[serde(default)]
     pub train: PathBuf,
-    /// Separate validation and test tables, or fractions split off `train` (seeded).
+    /// A validation table; with `test`, or neither (fractions split off `train`, seeded).
     #[serde(default)]
     pub validation: Option<PathBuf>,
+    /// A test table; with `validation`, or neither.
     #[serde(default)]
     pub test: Option<PathBuf>,
+    /// The share of `train` held out for validation when no tables are given.
     #[serde(default = "tenth")]
     pub validation_fraction: f64,
+    /// The share of `train` held out for testing when no tables are given.
     #[serde(default = "tenth")]
     pub test_fraction: f64,
+    /// Classes; labels are 0 … num_labels - 1.
     pub num_labels: usize,
+    /// Passes over the training table (early stopping may end sooner).
     pub epochs: usize,
+    /// Sequences per step.
     pub batch_size: usize,
+    /// Peak learning rate (AdamW), linearly decayed to 0.
     pub lr: f32,
+    /// The share of the steps spent warming the learning rate up.
     #[serde(default)]
     pub warmup_fraction: f32,
+    /// AdamW's decoupled weight decay (not on biases nor LayerNorms).
     #[serde(default = "wd")]
     pub weight_decay: f32,
+    /// Train the head only, the encoder left as it is.
     #[serde(default)]
     pub freeze_encoder: bool,
     /// `cls` (DNABERT: `[CLS]` → pooler → classifier) or `centre` (BioNeMo's splice head: the
     /// centre token → dense of `head_hidden` + ReLU → classifier).
     #[serde(default)]
     pub head: HeadKind,
+    /// The centre head's hidden units.
     #[serde(default = "sixty_four")]
     pub head_hidden: usize,
     /// Class names in class order (`[donor, acceptor, neither]` for splice sites), written into
@@ -71,19 +86,29 @@ pub struct FinetuneConfig {
     /// Stop after this many epochs without a better validation loss; 0 never stops early.
     #[serde(default)]
     pub patience: usize,
+    /// Seeds the split, the order of the examples, the new head's weights and the dropout.
     #[serde(default)]
     pub seed: u64,
+    /// CPU threads that split each batch [default: all cores].
     #[serde(default = "super::default_threads")]
+    #[schemars(extend("default" = "all cores"))]
     pub threads: usize,
+    /// The run folder (model/, metrics.json, metrics.jsonl, test_predictions.tsv); left out,
+    /// `dnabert finetune --output` gives it.
     #[serde(default)]
     pub output: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The classification head.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum HeadKind {
+    /// DNABERT's: `[CLS]` → pooler (dense + tanh) → classifier.
     #[default]
     Cls,
+    /// BioNeMo's splice-site head: the centre token → dense (head_hidden) + ReLU → classifier.
     Centre,
 }
 
@@ -287,6 +312,68 @@ struct Report {
     train_examples: usize,
     validation_examples: usize,
     test_examples: usize,
+}
+
+/// `dnabert finetune`'s flags: the config, and the paths and threads that replace its own
+/// (relative to the working directory).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The run's YAML config: num_labels, labels, head, epochs, batch_size, lr, and the rest;
+    /// `dnabert config-reference finetune` lists every key.
+    #[arg(long)]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub place: crate::device::Placement,
+    /// Model to start from (a folder or a Hub id), replacing model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Training table (CSV or TSV of sequence,label), replacing train.
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Validation table, replacing validation.
+    #[arg(long)]
+    pub validation: Option<PathBuf>,
+    /// Test table, replacing test.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Run folder, replacing output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// CPU threads, replacing threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl Args {
+    /// The config with this command line's replacements.
+    pub fn apply(&self, c: &mut FinetuneConfig) {
+        let set = |to: &mut PathBuf, from: &Option<PathBuf>| {
+            if let Some(p) = from {
+                *to = p.clone();
+            }
+        };
+        set(&mut c.model, &self.model);
+        set(&mut c.train, &self.train);
+        set(&mut c.output, &self.output);
+        if self.validation.is_some() {
+            c.validation = self.validation.clone();
+        }
+        if self.test.is_some() {
+            c.test = self.test.clone();
+        }
+        if let Some(t) = self.threads {
+            c.threads = t;
+        }
+    }
+
+    /// `dnabert finetune`: prints the model folder it wrote.
+    pub fn run(self) -> Result<()> {
+        let mut c = FinetuneConfig::load(&self.config)?;
+        self.apply(&mut c);
+        let be = crate::device::open(self.place, c.threads)?;
+        let dir = crate::on_backend!(be, |b| run_on(&b, &c)?);
+        crate::cli::say(dir.display())
+    }
 }
 
 /// Fine-tunes on the CPU with `threads` threads.

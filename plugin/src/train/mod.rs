@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod data;
 pub mod encoder;
 pub mod finetune;
+pub mod init;
 pub mod metrics;
 pub mod mlm;
 pub mod ops;
@@ -147,8 +148,7 @@ pub(crate) fn argmax(row: &[f32]) -> usize {
         .0
 }
 
+/// Every core, as configs default their `threads` to.
 fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    crate::device::threads(None)
 }

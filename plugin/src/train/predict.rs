@@ -2,7 +2,7 @@
 //! folder, per sequence of a table or per window of a FASTA file.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
@@ -18,6 +18,44 @@ use crate::model_dir::ModelDir;
 
 /// (id, start, end, true label if known, sequence)
 type Row = (String, usize, usize, Option<usize>, Vec<u8>);
+
+/// `dnabert predict`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A fine-tuned model: its folder (finetune's RUN/model) or a Hub id ORG/NAME[@REV].
+    #[arg(long)]
+    pub model: PathBuf,
+    /// FASTA (plain or gzip; each record cut into the model's windows), or a CSV/TSV table of
+    /// sequence,label; or an https:// URL.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output TSV: id, start, end, predicted class, [label,] probability per class.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// CPU threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub place: crate::device::Placement,
+}
+
+impl Args {
+    /// `dnabert predict`: prints the table it wrote and its number of rows.
+    pub fn run(self) -> Result<()> {
+        let be = crate::device::open(self.place, crate::device::threads(self.threads))?;
+        let n = crate::on_backend!(be, |b| run_on(
+            &b,
+            &self.model,
+            &self.input,
+            &self.output,
+            self.batch_size
+        )?);
+        crate::cli::say(format!("{}\t{n} rows", self.output.display()))
+    }
+}
 
 /// Writes `id start end predicted prob_0 … prob_{n-1}` (plus `label` for tables), atomically.
 pub fn run(model_dir: &Path, input: &Path, output: &Path, batch: usize) -> Result<usize> {

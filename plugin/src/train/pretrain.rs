@@ -33,14 +33,21 @@ use crate::rng::{rng, Stream};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::Vocab;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A fresh model's shape.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelShape {
+    /// k-mer length, 3 to 6 (the vocabulary has 4^k + 5 tokens).
     pub k: usize,
+    /// Transformer layers (DNABERT-base: 12).
     pub layers: usize,
+    /// Hidden size (DNABERT-base: 768); a multiple of `heads`.
     pub hidden: usize,
+    /// Attention heads (DNABERT-base: 12).
     pub heads: usize,
+    /// Feed-forward size (DNABERT-base: 3072).
     pub intermediate: usize,
+    /// Position embeddings: the longest window is max_positions - 2 k-mers.
     #[serde(default = "default_max_positions")]
     pub max_positions: usize,
 }
@@ -70,14 +77,19 @@ impl ModelShape {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the windows are sampled from.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// Left out, `dnabert pretrain --fasta` gives it.
+    /// Genome FASTA files (plain, gzip, or https:// URLs); left out, `dnabert pretrain
+    /// --fasta` gives them.
     #[serde(default)]
     pub fasta: Vec<PathBuf>,
+    /// Records (chromosomes) that validate; the rest train. Empty: the last
+    /// validation_fraction of the bases validates.
     #[serde(default)]
     pub validation_records: Vec<String>,
+    /// The share of the bases, at the end in file order, held out for validation.
     #[serde(default = "default_validation_fraction")]
     pub validation_fraction: f64,
     /// Contigs (stretches between N runs) shorter than this are not sampled.
@@ -92,11 +104,13 @@ fn default_min_contig() -> usize {
     100
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// DNABERT's contiguous k-mer span masking.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaskingConfig {
     /// Probability of a token being a span centre; DNABERT's 0.025 for k = 6 masks about 15%.
     pub probability: f64,
+    /// dnabert: 80% [MASK], 10% a random k-mer, 10% kept; bionemo: all [MASK].
     #[serde(default = "default_style")]
     pub style: MaskStyle,
 }
@@ -105,32 +119,47 @@ fn default_style() -> MaskStyle {
     MaskStyle::Dnabert
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The learning rate after warmup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
+    /// Straight down to 0 at the last step.
     Linear,
+    /// Half a cosine down to 0 at the last step.
     Cosine,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The optimisation.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
+    /// Optimizer steps.
     pub steps: u64,
+    /// Windows per micro-batch.
     pub batch_size: usize,
+    /// Micro-batches summed into each step (a step sees batch_size × grad_accumulation
+    /// windows).
     #[serde(default = "one")]
     pub grad_accumulation: usize,
-    /// k-mer tokens per window [default: max_positions - 2].
+    /// k-mer tokens per window (half the windows are cropped to a random length) [default:
+    /// max_positions - 2].
     #[serde(default)]
     pub window_tokens: Option<usize>,
+    /// Peak learning rate (AdamW).
     pub lr: f32,
+    /// Steps of linear warmup to lr.
     #[serde(default)]
     pub warmup_steps: u64,
+    /// linear or cosine decay to 0 after warmup.
     #[serde(default = "default_schedule")]
     pub schedule: Schedule,
+    /// AdamW's decoupled weight decay (not on biases nor LayerNorms).
     #[serde(default = "default_wd")]
     pub weight_decay: f32,
+    /// AdamW's β1, β2.
     #[serde(default = "default_betas")]
     pub betas: (f32, f32),
+    /// AdamW's ε.
     #[serde(default = "default_eps")]
     pub eps: f32,
     /// Global gradient-norm clip; 0 disables.
@@ -139,15 +168,20 @@ pub struct TrainingConfig {
     /// Hidden and attention dropout probability (BERT uses 0.1); 0 disables it.
     #[serde(default)]
     pub dropout: f32,
+    /// Seeds the weights, the batches, the masks and the dropout.
     #[serde(default)]
     pub seed: u64,
-    /// Threads that split each batch (data parallel within the machine).
+    /// Threads that split each batch (data parallel within the machine) [default: all cores].
     #[serde(default = "super::default_threads")]
+    #[schemars(extend("default" = "all cores"))]
     pub threads: usize,
+    /// Steps between checkpoints (OUTPUT/checkpoint, what --resume continues from).
     #[serde(default = "default_every")]
     pub checkpoint_every: u64,
+    /// Steps between validations (loss, perplexity, masked accuracy in metrics.jsonl).
     #[serde(default = "default_every")]
     pub validate_every: u64,
+    /// Batches of held-out windows per validation.
     #[serde(default = "default_val_batches")]
     pub validation_batches: usize,
 }
@@ -178,19 +212,20 @@ fn default_val_batches() -> usize {
 }
 
 /// `pretrain.yaml`. Relative paths are taken from the file's folder.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PretrainConfig {
     /// A fresh model of this shape, or…
     #[serde(default)]
     pub model: Option<ModelShape>,
-    /// …continue from this model folder.
+    /// …continue from this model (a folder or a Hub id).
     #[serde(default)]
     pub init_from: Option<PathBuf>,
     pub data: DataConfig,
     pub masking: MaskingConfig,
     pub training: TrainingConfig,
-    /// Left out, `dnabert pretrain --output` gives it.
+    /// The run folder (checkpoint/, metrics.jsonl, model/); left out, `dnabert pretrain
+    /// --output` gives it.
     #[serde(default)]
     pub output: PathBuf,
 }
@@ -207,6 +242,86 @@ impl PretrainConfig {
             super::resolve(&base, p);
         }
         Ok(c)
+    }
+}
+
+/// `dnabert pretrain`'s flags: the config, and the paths and threads that replace its own
+/// (relative to the working directory, not to the config), so one config serves every input a
+/// workflow engine hands in.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The run's YAML config: model shape (or init_from), data, masking, training, output.
+    /// `dnabert config-reference pretrain` lists every key; workflows/assets/pretrain.yaml is
+    /// DNABERT-base's.
+    #[arg(long)]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub place: crate::device::Placement,
+    /// Continue from the run folder's last checkpoint (OUTPUT/checkpoint), with the same
+    /// losses as an uninterrupted run.
+    #[arg(long)]
+    pub resume: bool,
+    /// Data-parallel training over GPUs with NCCL (experimental, never run): start one
+    /// process per GPU with `srun --kill-on-bad-exit=1` (or set RANK, WORLD_SIZE, LOCAL_RANK
+    /// and DNABERT_JOB_ID); each takes its node-local GPU and grad_accumulation / world
+    /// micro-batches per step. Rank 0 writes the run folder, which every rank must see. Needs
+    /// --device cuda.
+    #[arg(long)]
+    pub distributed: bool,
+    /// Genome FASTA files to sample from, replacing data.fasta (repeat or comma-separate);
+    /// https:// URLs are downloaded once and cached.
+    #[arg(long, value_delimiter = ',')]
+    pub fasta: Vec<PathBuf>,
+    /// Continue from this model (a folder or a Hub id), replacing init_from (and the
+    /// config's model shape).
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// Run folder, replacing output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// CPU threads, replacing training.threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl Args {
+    /// The config with this command line's replacements.
+    pub fn apply(&self, c: &mut PretrainConfig) {
+        if !self.fasta.is_empty() {
+            c.data.fasta = self.fasta.clone();
+        }
+        if self.init_from.is_some() {
+            c.init_from = self.init_from.clone();
+            c.model = None;
+        }
+        if let Some(o) = &self.output {
+            c.output = o.clone();
+        }
+        if let Some(t) = self.threads {
+            c.training.threads = t;
+        }
+    }
+
+    /// `dnabert pretrain`: prints the model folder it wrote.
+    pub fn run(self) -> Result<()> {
+        let mut c = PretrainConfig::load(&self.config)?;
+        self.apply(&mut c);
+        let limit = RunLimit { stop_after: None };
+        let dir = if self.distributed {
+            use crate::cuda::nccl;
+            let env = |k: &str| std::env::var(k).ok();
+            let (launch, gpu) = crate::device::open_rank(self.place, env)?;
+            let group = nccl::Nccl::join(
+                &gpu,
+                &launch,
+                &nccl::rendezvous_path(&c.output, &launch, env)?,
+            )?;
+            run_ranked(&gpu, &group, &c, self.resume, limit)?
+        } else {
+            let be = crate::device::open(self.place, c.training.threads)?;
+            crate::on_backend!(be, |b| run_on(&b, &c, self.resume, limit)?)
+        };
+        crate::cli::say(dir.display())
     }
 }
 
