@@ -18,7 +18,7 @@ and checks with transformers, failing loudly otherwise:
   - AutoModelForMaskedLM loads mlm/ with no missing or unexpected weights;
   - AutoModelForSequenceClassification loads cls/ (and centre/, trust_remote_code=True) with
     none missing, and their id2label carry the names;
-then writes what transformers computed, for the Rust test (plugin/tests/models/roundtrip.rs):
+then writes what transformers computed, for the Rust test (plugin/tests/it/models/roundtrip.rs):
   expected.safetensors   "hidden/i": mlm/'s last hidden state of sequence i (without [CLS] and
                          [SEP]); "cls/i", "centre/i": class probabilities (1 x classes)
   inputs.json            the sequences and transformers' token ids

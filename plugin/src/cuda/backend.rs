@@ -3,7 +3,7 @@
 //! with [`Precision::Bf16`], on bf16 copies of their inputs with fp32 accumulation and fp32
 //! outputs (what `torch.autocast(dtype=bfloat16)` does for a linear layer); everything else, the
 //! weights, their gradients and the optimizer state stay fp32. **Written without a GPU and never run**:
-//! it compiles, and `plugin/tests/gpu_parity.rs` and `train_parity.rs` hold it to the CPU backend
+//! it compiles, and `plugin/tests/it/gpu_parity.rs` and `train_parity.rs` hold it to the CPU backend
 //! and to PyTorch on the first machine with a driver, where they run instead of skipping.
 //!
 //! Views are raw device pointers with a lifetime (see README.md): `Copy`, and splittable into

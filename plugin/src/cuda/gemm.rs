@@ -3,7 +3,7 @@
 //! column-major, so every product is written for the transposes (a row-major A is a
 //! column-major Aᵀ); that mapping is where a backend without a GPU to run on most easily goes
 //! wrong, so it lives here as pure functions, tested on the CPU against a column-major reference
-//! GEMM and the CPU backend (`plugin/tests/cuda_gemm.rs`). `backend.rs` hands each [`Gemm`] to
+//! GEMM and the CPU backend (`plugin/tests/it/cuda_gemm.rs`). `backend.rs` hands each [`Gemm`] to
 //! `cublasGemmStridedBatchedEx`.
 
 use crate::train::ops::attention::Shape;

@@ -6,7 +6,7 @@
 //! `nvidia-cuda-nvrtc`), `backend::Gpu` launches them (cuBLAS for the matrix products) for
 //! `embed`, `pretrain`, `finetune` and `predict --device cuda`, and `nccl` joins GPUs for
 //! data-parallel pretraining; none of it has run on a GPU yet (no GPU has been
-//! lent to this project), so it is experimental until `tests/gpu_parity.rs` passes on one.
+//! lent to this project), so it is experimental until `plugin/tests/it/gpu_parity.rs` passes on one.
 //!
 //! cudarc panics when a library it needs is absent, so every entry point here asks
 //! [`libraries`] first.

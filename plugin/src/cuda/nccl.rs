@@ -7,7 +7,7 @@
 //! by an earlier launch is never read. `ncclCommInitRank` returns once every rank has joined,
 //! after which rank 0 removes the file.
 //!
-//! **Written without a GPU and never run**; `tests/data_parallel.rs` runs a world of one on GPU
+//! **Written without a GPU and never run**; `plugin/tests/it/data_parallel.rs` runs a world of one on GPU
 //! 0 where NCCL and a GPU exist. The rendezvous itself is plain file handling, tested in CI.
 
 use std::path::{Path, PathBuf};

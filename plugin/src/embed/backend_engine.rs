@@ -1,6 +1,6 @@
 //! The embed pipeline's batches run through the training engine's encoder (`train::encoder`)
 //! on any `Backend`: how `embed --device cuda` runs on a GPU. On the CPU backend it is the check
-//! of this path against tract (`plugin/tests/embed_matches_hf.rs`), since both must give
+//! of this path against tract (`plugin/tests/it/embed_matches_hf.rs`), since both must give
 //! Hugging Face's numbers.
 
 use anyhow::Result;

@@ -15,7 +15,7 @@ use crate::layout::Layout;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// YAML: k, layers, hidden, heads, intermediate, max_positions (default 512), and seed
-    /// (default 0), e.g. tests/configs/model-tiny.yaml.
+    /// (default 0); `dnabert config-reference init` describes each.
     #[arg(long)]
     pub config: PathBuf,
     /// The model folder to write.

@@ -1,7 +1,7 @@
 //! The training engine: the model's math (`encoder`, the heads in `mlm` and `classify`, the
 //! optimizer step) written once against the [`backend::Backend`] trait, with forward and
 //! backward side by side and no autograd; the CPU backend (`cpu`) runs the Rust kernels of
-//! `ops`. Held to PyTorch by gradient-parity tests (`tests/train_parity.rs`).
+//! `ops`. Held to PyTorch by gradient-parity tests (`plugin/tests/it/train_parity.rs`).
 
 pub mod backend;
 pub mod classify;

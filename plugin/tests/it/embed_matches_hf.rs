@@ -3,11 +3,9 @@
 //! window), a soft-masked one, one with N and IUPAC codes, one needing three windows, and a
 //! short one; batches of 3 mix window lengths, so padding and its mask are exercised too.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use dnabert::embed::Pooling;
 
 const SEQS: [&str; 5] = ["exact510", "softmasked", "with_n", "long", "short"];

@@ -3,11 +3,9 @@
 //! versions.yml, a stub), the workflows' includes, the Snakemake includes, and the container
 //! recipes (sources that exist; hadolint where installed, which CI requires).
 
-mod pipelines;
-
 use std::path::{Path, PathBuf};
 
-use pipelines::*;
+use crate::pipelines::*;
 use serde_yaml::Value;
 
 /// The block of a process between `name:` and the next section (or the closing brace).

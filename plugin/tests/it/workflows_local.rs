@@ -3,14 +3,12 @@
 //! folder and as a Hugging Face Hub id (served by the stand-in). Each must produce the same bytes
 //! as the steps run by hand (`pipelines::by_hand`).
 
-mod pipelines;
-#[path = "common/standin.rs"]
-mod standin;
+use crate::common::standin;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pipelines::*;
+use crate::pipelines::*;
 
 #[test]
 fn gathered_chunks_equal_a_single_embed_run_for_records_that_were_not_cut() {

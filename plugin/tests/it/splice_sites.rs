@@ -2,8 +2,6 @@
 //! (skipped), a site too close to the sequence's start (dropped and counted), GFF3 and GTF giving
 //! the same sites, and errors that name the line.
 
-mod common;
-
 use std::path::Path;
 
 use dnabert::splice::{self, Options};
@@ -221,7 +219,7 @@ fn annotation_errors_name_the_line() {
 #[test]
 fn chrx_gff3_and_gtf_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let data = common::shared_data();
+    let data = crate::common::shared_data();
     let run = |ann: &str| {
         let o = Options {
             fasta: data.join("grch37_chrX_1-70Mb.fa.gz"),

@@ -11,21 +11,18 @@
 //! checked here: speed, the host side of `cuda/backend.rs`, cuBLAS; those need a GPU
 //! (`gpu_parity.rs`).
 
-mod common;
-mod cuda_emulator;
-
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use common::{random, AttentionCase};
-use cuda_emulator::*;
+use crate::common::{random, AttentionCase};
+use crate::cuda_emulator::*;
 use dnabert::train::backend::Backend;
 use dnabert::train::cpu::Cpu;
 use dnabert::train::ops::adamw::AdamW;
 use dnabert::train::ops::attention::Shape;
 
 fn close(what: &str, got: &[f32], want: &[f32]) {
-    common::assert_within(1e-5, what, got, want)
+    crate::common::assert_within(1e-5, what, got, want)
 }
 
 /// Runs a kernel over a backend launch shape and returns its pointer arguments as floats.
@@ -506,7 +503,7 @@ fn attention_softmax_and_cross_entropy_kernels_match_the_cpu_backend() {
     let rows_n = batch * heads * seq;
     for p in [0.0f32, 0.1] {
         let drop_len = if p > 0.0 { sh.probs_len() } else { 0 };
-        let (_, probs, dm) = common::cpu_attention(&sh, &q, &k, &v, &mask, (p, 7));
+        let (_, probs, dm) = crate::common::cpu_attention(&sh, &q, &k, &v, &mask, (p, 7));
         let drop_arg = |n: usize| {
             if n == 0 {
                 null("float")

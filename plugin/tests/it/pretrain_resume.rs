@@ -2,8 +2,6 @@
 //! losses, bit for bit, and the same final weights as a run that was not stopped; the loss
 //! falls on real sequence.
 
-mod common;
-
 use std::path::Path;
 
 use dnabert::train::pretrain::{run, PretrainConfig, RunLimit};
@@ -29,7 +27,7 @@ training:
   validation_batches: 2
 output: "{}"
 "#,
-        common::fixtures().join("seqs.fa").display(),
+        crate::common::fixtures().join("seqs.fa").display(),
         out.display()
     );
     let path = out.with_extension("yaml");
@@ -133,7 +131,7 @@ training:
   validation_batches: 2
 output: "{}"
 "#,
-            common::fixtures().join("seqs.fa").display(),
+            crate::common::fixtures().join("seqs.fa").display(),
             out.display()
         );
         let path = out.with_extension("yaml");

@@ -1,13 +1,11 @@
 //! Bad input gets a clear error that names the file and the record or line, the binary exits
 //! non-zero, and no output file appears.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);

@@ -2,8 +2,6 @@
 //! process, summing gradients through the in-process group) train the same model as one process
 //! does. The GPU's group is NCCL (`cuda::nccl`); the step around it is this one.
 
-mod common;
-
 use std::path::Path;
 
 use dnabert::train::cpu::Cpu;
@@ -34,7 +32,7 @@ training:
   validation_batches: 2
 output: "{}"
 "#,
-        common::fixtures().join("seqs.fa").display(),
+        crate::common::fixtures().join("seqs.fa").display(),
         out.display()
     );
     let path = out.with_extension("yaml");
@@ -86,7 +84,7 @@ fn two_ranks_train_the_model_that_one_process_trains() {
     for (name, (_, x)) in &wa {
         let y = &wb[name].1;
         let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let err = common::max_abs_diff(x, y);
+        let err = crate::common::max_abs_diff(x, y);
         // The floor is for the key bias: its gradient is zero up to rounding noise (softmax
         // ignores a shift shared by a row), so its weights are noise of ~1e-9 too.
         assert!(
@@ -128,7 +126,7 @@ fn a_world_that_does_not_divide_grad_accumulation_is_refused() {
 fn distributed_pretraining_says_what_it_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], envs: &[(&str, &str)]| {
-        let mut cmd = common::bundled_pretrain(&dir.path().join("run"));
+        let mut cmd = crate::common::bundled_pretrain(&dir.path().join("run"));
         cmd.arg("--distributed").args(args);
         for var in ["SLURM_PROCID", "RANK", "SLURM_JOB_ID", "DNABERT_JOB_ID"] {
             cmd.env_remove(var);

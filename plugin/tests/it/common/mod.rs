@@ -215,13 +215,20 @@ pub fn cpu_attention(
 
 /// Max abs error ≤ `rel` of the expected values' largest magnitude.
 pub fn assert_within(rel: f32, what: &str, got: &[f32], want: &[f32]) {
+    assert_close(rel, 0.0, what, got, want);
+}
+
+/// Max abs error ≤ `rel` × the expected values' largest magnitude + `abs`; returns the error
+/// relative to that magnitude.
+pub fn assert_close(rel: f32, abs: f32, what: &str, got: &[f32], want: &[f32]) -> f32 {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
     let err = max_abs_diff(got, want);
     assert!(
-        err <= rel * scale,
+        err <= rel * scale + abs,
         "{what}: max error {err:e}, scale {scale:e}"
     );
+    err / scale
 }
 
 /// `dnabert pretrain` on the workflows' test config and the bundled mini genome, into `out`;

@@ -4,9 +4,7 @@
 //! layer and attention, for fp32 and bf16 element sizes. A wrong transpose, leading dimension,
 //! stride or byte offset fails here without a GPU.
 
-mod common;
-
-use common::random;
+use crate::common::random;
 use dnabert::cuda::gemm::*;
 use dnabert::train::backend::Backend;
 use dnabert::train::cpu::Cpu;
@@ -78,7 +76,7 @@ impl Memory {
 }
 
 fn close(what: &str, got: &[f32], want: &[f32]) {
-    common::assert_within(1e-5, what, got, want)
+    crate::common::assert_within(1e-5, what, got, want)
 }
 
 /// fp32 and bf16 inputs (element sizes 4 and 2): the products the backend issues give the
@@ -137,7 +135,7 @@ fn attention_products_compute_the_cpu_backends_attention() {
     );
     let mut mask = vec![1f32; t];
     mask[s - 3..s].iter_mut().for_each(|m| *m = 0.0);
-    let (ctx, probs, none) = common::cpu_attention(&sh, &q, &k, &v, &mask, (0.0, 0));
+    let (ctx, probs, none) = crate::common::cpu_attention(&sh, &q, &k, &v, &mask, (0.0, 0));
     let (dq0, dk0, dv0) = (random(t * c, 10), random(t * c, 11), random(t * c, 12));
     let (mut dq, mut dk, mut dv) = (dq0.clone(), dk0.clone(), dv0.clone());
     cpu.attention_backward(

@@ -3,12 +3,10 @@
 //! Snakemake with `--profile workflows/profiles/slurm` and Nextflow with `-profile test,slurm`.
 //! Their outputs must equal the by-hand run's byte for byte.
 
-mod pipelines;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pipelines::*;
+use crate::pipelines::*;
 
 /// A running test cluster; stopped when dropped, also when the test fails.
 struct Slurm {

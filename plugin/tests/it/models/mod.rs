@@ -3,9 +3,6 @@
 //! models from the Hugging Face Hub through a stand-in on 127.0.0.1; and our folders as
 //! `transformers` reads them.
 
-mod common;
-mod models {
-    pub mod checkpoints;
-    pub mod hub;
-    pub mod roundtrip;
-}
+pub mod checkpoints;
+pub mod hub;
+pub mod roundtrip;

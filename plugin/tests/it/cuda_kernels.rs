@@ -5,8 +5,6 @@
 //!
 //! The kernels' execution is tested against the CPU in gpu_parity.rs, on a machine with a GPU.
 
-mod common;
-
 use dnabert::cuda;
 
 #[test]
@@ -79,7 +77,7 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
     assert!(err.contains("--precision bf16 runs on a GPU only"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
-    let out = common::bundled_pretrain(&dir.path().join("run"))
+    let out = crate::common::bundled_pretrain(&dir.path().join("run"))
         .args(["--device", "cuda"])
         .output()
         .unwrap();

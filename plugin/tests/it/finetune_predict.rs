@@ -1,8 +1,6 @@
 //! Fine-tuning on DNABERT's real promoter sample (../shared/data), then prediction: the output
 //! folder loads as a classifier, the metrics add up, and both input formats parse.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use dnabert::folder::Description;
@@ -41,7 +39,7 @@ fn tiny_finetune_config(dir: &Path, epochs: usize) -> FinetuneConfig {
 }
 
 fn promoters() -> PathBuf {
-    common::shared_data().join("dnabert_prom_core_6mer.tsv")
+    crate::common::shared_data().join("dnabert_prom_core_6mer.tsv")
 }
 
 #[test]
@@ -79,8 +77,13 @@ fn finetune_then_predict_on_the_promoter_sample() {
     assert!((p0 + p1 - 1.0).abs() < 1e-4);
     let fasta_out = dir.path().join("pred_fa.tsv");
     // The long record (1,400 bases, 1,395 6-mers) is cut into windows of 126 k-mers.
-    dnabert::train::predict::run(&model, &common::fixtures().join("seqs.fa"), &fasta_out, 8)
-        .unwrap();
+    dnabert::train::predict::run(
+        &model,
+        &crate::common::fixtures().join("seqs.fa"),
+        &fasta_out,
+        8,
+    )
+    .unwrap();
     let long = std::fs::read_to_string(&fasta_out)
         .unwrap()
         .lines()

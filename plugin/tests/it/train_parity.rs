@@ -6,8 +6,6 @@
 //! relative to the tensor's scale, with a floor at float noise for tensors whose exact gradient
 //! is zero (the key bias, whose shift softmax cancels: PyTorch itself gives ~1e-8 there).
 
-mod common;
-
 use std::collections::HashMap;
 
 use dnabert::config::BertConfig;
@@ -24,7 +22,7 @@ const REL: f32 = 1e-4;
 const ABS: f32 = 1e-7;
 
 fn fixture() -> HashMap<String, (Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(common::fixtures().join("train_k3.safetensors")).unwrap();
+    let bytes = std::fs::read(crate::common::fixtures().join("train_k3.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     st.tensors()
         .into_iter()
@@ -92,14 +90,7 @@ fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
 /// Max abs error ≤ `rel` of the reference's largest magnitude (+ ABS); returns the error
 /// relative to that magnitude.
 fn assert_within(rel: f32, what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
-    assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = common::max_abs_diff(ours, theirs);
-    assert!(
-        err <= rel * scale + ABS,
-        "{what}: max abs error {err:e}, scale {scale:e}"
-    );
-    err / scale.max(f32::MIN_POSITIVE)
+    crate::common::assert_close(rel, ABS, what, ours, theirs)
 }
 
 /// The optimizer settings of the fixture's AdamW step.

@@ -2,8 +2,6 @@
 //! from the last 2% of the chrX slice, which its pretraining held out, its masked-k-mer loss is
 //! well under the uniform baseline ln(4⁶) ≈ 8.32 (it scored 7.24 when trained; models/…/README.md).
 
-mod common;
-
 use dnabert::layout::Layout;
 use dnabert::model_dir::ModelDir;
 use dnabert::rng::{rng, Stream};
@@ -16,11 +14,11 @@ use dnabert::vocab::Vocab;
 
 #[test]
 fn the_shipped_model_predicts_held_out_masked_kmers() {
-    let dir = common::fixtures().join("../../models/dnabert6-chrx-4x256");
+    let dir = crate::common::fixtures().join("../../models/dnabert6-chrx-4x256");
     let model = ModelDir::open(&dir).unwrap();
     let (params, _) = store::load(&model, Layout::Mlm, |_| false).unwrap();
     let genome = Genome::load(
-        &[common::shared_data().join("grch37_chrX_1-70Mb.fa.gz")],
+        &[crate::common::shared_data().join("grch37_chrX_1-70Mb.fa.gz")],
         &Split::Fraction(0.02),
         1000,
     )
