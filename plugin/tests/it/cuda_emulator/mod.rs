@@ -109,7 +109,7 @@ pub fn emulator() -> Option<&'static Path> {
             .arg("-I")
             .arg(root.join("src/cuda/kernels"))
             .arg("-I")
-            .arg(root.join("tests/cuda_emulator"))
+            .arg(root.join("tests/it/cuda_emulator"))
             .arg(&src)
             .status();
         match status {
