@@ -29,7 +29,12 @@ workflow {
         MODEL.out.model,
         file(params.finetune_config, checkIfExists: true)
     )
-    DNABERT_SPLICEREPORT(DNABERT_FINETUNE.out.predictions)
+    // The report puts the GT/AG rule and a PWM (learnt on train) beside the model, on test.
+    DNABERT_SPLICEREPORT(
+        DNABERT_FINETUNE.out.predictions
+            .join(DNABERT_SPLICESITES.out.tables)
+            .map { m, predictions, train, validation, test -> [m, predictions, train, test] }
+    )
 
     collectVersions(
         DNABERT_SPLICESITES.out.versions

@@ -20,12 +20,18 @@ pub enum Stream {
     FinetuneEpoch(u64),
     /// `splice-sites`' negative positions.
     SpliceNegatives,
+    /// `splice-sites`' decoy reservoir.
+    SpliceDecoys,
+    /// The order in which `splice-sites --split gene` deals genes to the splits.
+    SpliceGenes,
     /// The order in which `splice-sites` caps class `n` at `--max-per-class`.
     SpliceCap(u64),
     /// The order in which `splice-sites` splits class `n` 80/10/10.
     SpliceSplit(u64),
     /// Fresh weights (`init`, new heads).
     InitWeights,
+    /// `splice-report`'s bootstrap resamples of the test rows.
+    Bootstrap,
 }
 
 impl Stream {
@@ -35,8 +41,11 @@ impl Stream {
             Stream::PretrainValidation => 1,
             Stream::FinetuneSplit => 10,
             Stream::SpliceNegatives => 20,
+            Stream::SpliceDecoys => 21,
+            Stream::SpliceGenes => 22,
             Stream::SpliceCap(class) => 30 + class,
             Stream::SpliceSplit(class) => 40 + class,
+            Stream::Bootstrap => 50,
             Stream::InitWeights => 99,
             Stream::FinetuneEpoch(epoch) => 100 + epoch,
         }
@@ -70,16 +79,22 @@ mod tests {
             Stream::PretrainValidation,
             Stream::FinetuneSplit,
             Stream::SpliceNegatives,
+            Stream::SpliceDecoys,
+            Stream::SpliceGenes,
             Stream::SpliceCap(0),
             Stream::SpliceCap(2),
             Stream::SpliceSplit(0),
             Stream::SpliceSplit(2),
+            Stream::Bootstrap,
             Stream::InitWeights,
             Stream::FinetuneEpoch(0),
             Stream::FinetuneEpoch(7),
         ];
         let numbers: Vec<u64> = all.iter().map(|s| s.number()).collect();
-        assert_eq!(numbers, [0, 1, 10, 20, 30, 32, 40, 42, 99, 100, 107]);
+        assert_eq!(
+            numbers,
+            [0, 1, 10, 20, 21, 22, 30, 32, 40, 42, 50, 99, 100, 107]
+        );
         let mut sorted = numbers.clone();
         sorted.dedup();
         assert_eq!(sorted.len(), numbers.len());

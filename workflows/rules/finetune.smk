@@ -49,7 +49,9 @@ rule finetune_model:
 
 rule splice_report:
     input:
-        rules.finetune_model.output.predictions,
+        predictions=rules.finetune_model.output.predictions,
+        train=rules.splice_sites.output.train,
+        test=rules.splice_sites.output.test,
     output:
         json=f"{OUT}/finetune/{ID}_splice_report.json",
         md=f"{OUT}/finetune/{ID}_splice_report.md",
@@ -58,7 +60,8 @@ rule splice_report:
     log:
         f"{OUT}/logs/splice_report.{ID}.log",
     shell:
-        "{DNABERT} splice-report --predictions {input} --output {params.prefix} > {log} 2>&1"
+        "{DNABERT} splice-report --predictions {input.predictions} --train {input.train}"
+        " --test {input.test} --output {params.prefix} > {log} 2>&1"
 
 
 rule finetune:

@@ -5,7 +5,7 @@ process DNABERT_SPLICEREPORT {
     container "${ workflow.containerEngine in ['singularity', 'apptainer'] ? 'dnabert-0.1.0.sif' : 'dnabert:0.1.0' }"
 
     input:
-    tuple val(meta), path(predictions)
+    tuple val(meta), path(predictions), path(train), path(test)
 
     output:
     tuple val(meta), path("${prefix}.json"), path("${prefix}.md"), emit: report
@@ -20,6 +20,8 @@ process DNABERT_SPLICEREPORT {
     """
     dnabert splice-report \\
         --predictions $predictions \\
+        --train $train \\
+        --test $test \\
         --output $prefix \\
         $args
 

@@ -3,8 +3,11 @@
 //! `dnabert splice-report`: the seed's donor/acceptor tables from a model's predictions.
 
 pub mod annotation;
+pub mod baselines;
+mod decoys;
 pub mod report;
 pub mod sites;
+pub mod split;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -15,7 +18,9 @@ use serde::Serialize;
 
 use crate::fasta::FastaReader;
 use crate::rng::{shuffle, Stream};
-use sites::{Class, Cut, Site, Skipped};
+pub use sites::NegativeKind;
+use sites::{Class, Cut, NearSites, Site, Skipped};
+pub use split::SplitKind;
 
 /// `dnabert splice-sites`' flags, and the library's options.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,13 +46,23 @@ pub struct Options {
     /// Negatives ("neither") to draw [default: as many as the larger site class, capped alike].
     #[arg(long)]
     pub negatives: Option<usize>,
+    /// What the negatives are: decoy (GT or AG where a site's would be, from the same genes:
+    /// the hard case), gene-body (random positions in the genes), random (random intron
+    /// positions, mostly without GT/AG: a two-letter rule tells them apart).
+    #[arg(long, value_enum, default_value_t = NegativeKind::Decoy)]
+    pub negative_kind: NegativeKind,
     /// Negatives keep at least this many bases from every annotated site.
     #[arg(long, default_value_t = 50)]
     pub margin: u64,
     /// Seed of the negatives, the caps and the split: the same seed, the same files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Hold these chromosomes out for validation (comma-separated) instead of 80/10/10.
+    /// How the windows are split: gene (every gene's windows in one split, 10% of the windows
+    /// each to validation and test), random (80/10/10 per class), chroms (by
+    /// --validation-chroms/--test-chroms) [default: chroms when those are given, else gene].
+    #[arg(long, value_enum)]
+    pub split: Option<SplitKind>,
+    /// Hold these chromosomes out for validation (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub validation_chroms: Vec<String>,
     /// Hold these chromosomes out for testing (comma-separated).
@@ -72,23 +87,44 @@ impl Options {
 /// `dnabert splice-report`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// A TSV with `label` and `predicted` columns (finetune's test_predictions.tsv); classes
-    /// donor 0, acceptor 1, neither 2.
+    /// TSVs with `label` and `predicted` columns (finetune's test_predictions.tsv), one per
+    /// fine-tuning run on the same test set (comma-separated or repeated: seeds give mean ± sd);
+    /// classes donor 0, acceptor 1, neither 2.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub predictions: Vec<PathBuf>,
+    /// The test table the predictions are of (splice-sites' test.tsv, rows in the same order):
+    /// adds the GT/AG rule as a baseline on the same rows.
     #[arg(long)]
-    pub predictions: PathBuf,
+    pub test: Option<PathBuf>,
+    /// The training table (splice-sites' train.tsv): adds a position weight matrix learnt on it
+    /// as a baseline (needs --test).
+    #[arg(long, requires = "test")]
+    pub train: Option<PathBuf>,
+    /// Another model's predictions on the same test set (comma-separated: one per seed), shown
+    /// beside the model with its mean ± sd and the model's lift over it, in standard deviations
+    /// across seeds too (e.g. the same architecture fine-tuned from random weights).
+    #[arg(long, value_delimiter = ',')]
+    pub versus: Vec<PathBuf>,
+    /// The --versus model's name in the tables.
+    #[arg(long, default_value = "other model", requires = "versus")]
+    pub versus_name: String,
     /// Output prefix: writes PREFIX.json and PREFIX.md.
     #[arg(long)]
     pub output: PathBuf,
     /// The tables' title.
     #[arg(long, default_value = "Splice sites")]
     pub title: String,
+    /// Also show the BioNeMo DNABERT model card's figures, labelled as a reference from another
+    /// dataset and setting (not a baseline of this one).
+    #[arg(long)]
+    pub reference: bool,
 }
 
 impl ReportArgs {
     /// `dnabert splice-report`: prints the Markdown tables.
     pub fn run(self) -> Result<()> {
-        let r = report_from_predictions(&self.predictions, &self.output, &self.title)?;
-        crate::cli::say(report::markdown(&r, &self.title).trim_end())
+        let e = evaluate_files(&self)?;
+        crate::cli::say(report::markdown(&e, self.reference).trim_end())
     }
 }
 
@@ -97,11 +133,27 @@ pub struct Summary {
     pub annotation_format: String,
     pub transcripts: usize,
     pub window: usize,
+    pub negative_kind: NegativeKind,
+    pub split: SplitKind,
     /// Per split, per class.
     pub counts: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Genes per split.
+    pub genes: BTreeMap<String, usize>,
     pub donors_with_gt: f64,
     pub acceptors_with_ag: f64,
+    /// Per class, the share of windows with GT at the donor offset and with AG at the acceptor
+    /// offset: how much a two-letter rule could tell (the dataset's difficulty).
+    pub dinucleotides: BTreeMap<String, Dinucleotides>,
+    /// Decoy candidates in the genes (donor-like, acceptor-like), of which the negatives are a
+    /// sample; zero for other kinds.
+    pub decoy_candidates: [u64; 2],
     pub skipped: Skipped,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Dinucleotides {
+    pub gt_at_donor_offset: f64,
+    pub ag_at_acceptor_offset: f64,
 }
 
 const SPLITS: [&str; 3] = ["train", "validation", "test"];
@@ -127,18 +179,40 @@ pub fn run(o: &Options) -> Result<Summary> {
     let want_neg = o
         .negatives
         .unwrap_or(n_donor.max(n_acceptor).min(o.max_per_class));
-    // Some negatives will fall into N runs or off the sequence: draw a few more than needed.
-    let neg = sites::negatives(
-        &transcripts,
-        &truth,
-        want_neg + want_neg / 5 + 10,
-        o.margin,
-        o.seed,
-    );
+    let split_kind = match (
+        o.split,
+        o.validation_chroms.is_empty() && o.test_chroms.is_empty(),
+    ) {
+        (Some(SplitKind::Chroms), true) => {
+            bail!("--split chroms needs --validation-chroms or --test-chroms")
+        }
+        (Some(k), false) if k != SplitKind::Chroms => {
+            bail!("--validation-chroms/--test-chroms go with --split chroms, not {k:?}")
+        }
+        (Some(k), _) => k,
+        (None, true) => SplitKind::Gene,
+        (None, false) => SplitKind::Chroms,
+    };
+    let near = NearSites::new(&truth, o.margin);
+    // Random and gene-body negatives are positions, drawn now; some will fall into N runs or off
+    // the sequence: a few more than needed. Decoys need the sequence: drawn while it streams.
+    let neg = match o.negative_kind {
+        NegativeKind::Decoy => vec![],
+        kind => sites::negatives(
+            &transcripts,
+            &truth,
+            want_neg + want_neg / 5 + 10,
+            o.margin,
+            o.seed,
+            kind,
+        ),
+    };
+    let mut decoys = (o.negative_kind == NegativeKind::Decoy)
+        .then(|| decoys::Decoys::new(want_neg, o.seed, o.window));
     eprintln!(
-        "splice-sites: {} transcripts; {n_donor} donors, {n_acceptor} acceptors, {} candidate negatives",
+        "splice-sites: {} transcripts; {n_donor} donors, {n_acceptor} acceptors; {} negatives",
         transcripts.len(),
-        neg.len()
+        value_name(&o.negative_kind)
     );
 
     // Stream the genome: cut every candidate's window on its chromosome.
@@ -160,8 +234,12 @@ pub fn run(o: &Options) -> Result<Summary> {
             continue;
         };
         seen_chroms.insert(chrom.clone());
-        for t in &by_chrom_transcripts[chrom.as_str()] {
+        let on_this = &by_chrom_transcripts[chrom.as_str()];
+        for t in on_this {
             sites::check_inside(t, rec.seq.len(), &o.annotation)?;
+        }
+        if let Some(d) = decoys.as_mut() {
+            d.scan(rec.seq, on_this, &near);
         }
         for s in list {
             let key = s.class.name().to_owned();
@@ -183,6 +261,13 @@ pub fn run(o: &Options) -> Result<Summary> {
                 o.fasta.display()
             );
         }
+    }
+
+    let mut decoy_candidates = [0; 2];
+    if let Some(d) = decoys {
+        let (kept, offered) = d.finish();
+        decoy_candidates = offered;
+        windows.entry(Class::Neither).or_default().extend(kept);
     }
 
     // Cap each class (negatives at the number asked for), seeded.
@@ -216,43 +301,43 @@ pub fn run(o: &Options) -> Result<Summary> {
         o.window,
     );
 
-    // Split, per class: by chromosome, or 80/10/10 of a seeded shuffle.
-    let mut split: BTreeMap<&str, Vec<(Site, Vec<u8>)>> = BTreeMap::new();
-    for (class, list) in windows {
-        let mut list = list;
-        if o.validation_chroms.is_empty() && o.test_chroms.is_empty() {
-            shuffle(&mut list, o.seed, Stream::SpliceSplit(class as u64));
-            let n = list.len();
-            let (nv, nt) = (
-                (n as f64 * 0.1).round() as usize,
-                (n as f64 * 0.1).round() as usize,
-            );
-            let test = list.split_off(n - nt);
-            let val = list.split_off(n - nt - nv);
-            split.entry("train").or_default().extend(list);
-            split.entry("validation").or_default().extend(val);
-            split.entry("test").or_default().extend(test);
-        } else {
-            for item in list {
-                let to = if o.test_chroms.contains(&item.0.chrom) {
-                    "test"
-                } else if o.validation_chroms.contains(&item.0.chrom) {
-                    "validation"
-                } else {
-                    "train"
-                };
-                split.entry(to).or_default().push(item);
-            }
-        }
-    }
+    let dinucleotides: BTreeMap<String, Dinucleotides> = Class::ALL
+        .iter()
+        .map(|&c| {
+            let d = Dinucleotides {
+                gt_at_donor_offset: share(&windows, c, |w, c| &w[c + 1..c + 3] == b"GT", o.window),
+                ag_at_acceptor_offset: share(&windows, c, |w, c| &w[c - 2..c] == b"AG", o.window),
+            };
+            (c.name().to_owned(), d)
+        })
+        .collect();
+    let gene_of: HashMap<&str, &str> = transcripts
+        .iter()
+        .map(|t| (t.id.as_str(), t.gene.as_str()))
+        .collect();
+    let mut split = split::split(
+        windows,
+        split_kind,
+        &gene_of,
+        o.seed,
+        &o.validation_chroms,
+        &o.test_chroms,
+    );
 
     std::fs::create_dir_all(&o.output)
         .with_context(|| format!("{}: cannot create", o.output.display()))?;
     let mut counts = BTreeMap::new();
+    let mut genes = BTreeMap::new();
     for name in SPLITS {
         let mut rows = split.remove(name).unwrap_or_default();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut text = String::from("chrom\tpos\tstrand\tclass\tlabel\ttranscript\tsequence\n");
+        let in_split: std::collections::BTreeSet<&str> = rows
+            .iter()
+            .map(|(s, _)| gene_of.get(s.transcript.as_str()).copied().unwrap_or(""))
+            .collect();
+        genes.insert(name.to_owned(), in_split.len());
+        let mut text =
+            String::from("chrom\tpos\tstrand\tclass\tlabel\ttranscript\tsequence\tgene\n");
         let mut per_class = BTreeMap::new();
         for c in Class::ALL {
             per_class.insert(c.name().to_owned(), 0);
@@ -261,14 +346,15 @@ pub fn run(o: &Options) -> Result<Summary> {
             *per_class.get_mut(s.class.name()).expect("every class") += 1;
             writeln!(
                 text,
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 s.chrom,
                 s.pos,
                 if s.plus { '+' } else { '-' },
                 s.class.name(),
                 s.class as usize,
                 s.transcript,
-                String::from_utf8_lossy(w)
+                String::from_utf8_lossy(w),
+                gene_of.get(s.transcript.as_str()).copied().unwrap_or("")
             )
             .expect("String");
         }
@@ -279,9 +365,14 @@ pub fn run(o: &Options) -> Result<Summary> {
         annotation_format: format!("{format:?}"),
         transcripts: transcripts.len(),
         window: o.window,
+        negative_kind: o.negative_kind,
+        split: split_kind,
         counts,
+        genes,
         donors_with_gt: gt,
         acceptors_with_ag: ag,
+        dinucleotides,
+        decoy_candidates,
         skipped,
     };
     crate::io_util::write_atomic(
@@ -306,42 +397,74 @@ fn share(
     hits as f64 / list.len().max(1) as f64
 }
 
+/// A choice as its flag spells it (`gene-body`, not `GeneBody`).
+fn value_name<T: clap::ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
 fn summary_md(s: &Summary) -> String {
     let mut m = format!(
-        "# Splice-site dataset\n\n{} transcripts ({}), windows of {} bases.\n\n| split | donor | acceptor | neither |\n|---|---|---|---|\n",
-        s.transcripts, s.annotation_format, s.window
+        "# Splice-site dataset\n\n{} transcripts ({}), windows of {} bases; {} negatives, a {} split.\n\n| split | donor | acceptor | neither | genes |\n|---|---|---|---|---|\n",
+        s.transcripts,
+        s.annotation_format,
+        s.window,
+        value_name(&s.negative_kind),
+        value_name(&s.split)
     );
     for name in SPLITS {
         let c = &s.counts[name];
         writeln!(
             m,
-            "| {name} | {} | {} | {} |",
-            c["donor"], c["acceptor"], c["neither"]
+            "| {name} | {} | {} | {} | {} |",
+            c["donor"], c["acceptor"], c["neither"], s.genes[name]
         )
         .expect("String");
     }
+    m.push_str("\nWhat a two-letter rule sees, per class (share of windows):\n\n| class | GT at the donor offset | AG at the acceptor offset |\n|---|---|---|\n");
+    for (class, d) in &s.dinucleotides {
+        writeln!(
+            m,
+            "| {class} | {:.1}% | {:.1}% |",
+            100.0 * d.gt_at_donor_offset,
+            100.0 * d.ag_at_acceptor_offset
+        )
+        .expect("String");
+    }
+    if s.decoy_candidates != [0, 0] {
+        writeln!(
+            m,
+            "\nDecoy candidates in the genes: {} donor-like, {} acceptor-like.",
+            s.decoy_candidates[0], s.decoy_candidates[1]
+        )
+        .expect("String");
+    }
+    let counts = |b: &BTreeMap<String, usize>| {
+        if b.is_empty() {
+            "none".to_string()
+        } else {
+            b.iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
     write!(
         m,
-        "\nGT donors: {:.1}%; AG acceptors: {:.1}%.\n\nSkipped: {} single-exon transcripts; {} positions both donor and acceptor; windows off the sequence {:?}; windows with N {:?}; over the class cap {:?}.\n",
-        100.0 * s.donors_with_gt,
-        100.0 * s.acceptors_with_ag,
+        "\nSkipped: {} single-exon transcripts; {} positions both donor and acceptor; windows off the sequence: {}; windows with N: {}; over the class cap: {}.\n",
         s.skipped.single_exon_transcripts,
         s.skipped.ambiguous_sites,
-        s.skipped.window_off_sequence,
-        s.skipped.window_with_n,
-        s.skipped.over_class_cap
+        counts(&s.skipped.window_off_sequence),
+        counts(&s.skipped.window_with_n),
+        counts(&s.skipped.over_class_cap)
     )
     .expect("String");
     m
 }
 
-/// Reads `label` and `predicted` columns (finetune's `test_predictions.tsv`, or `dnabert
-/// predict`'s output on a labelled table) and writes the seed's tables as JSON and Markdown.
-pub fn report_from_predictions(
-    predictions: &Path,
-    output: &Path,
-    title: &str,
-) -> Result<report::SpliceReport> {
+/// `label` and `predicted` columns of a predictions TSV (finetune's `test_predictions.tsv`, or
+/// `dnabert predict`'s output on a labelled table).
+fn read_predictions(predictions: &Path) -> Result<(Vec<usize>, Vec<usize>)> {
     let text = std::fs::read_to_string(predictions)
         .with_context(|| format!("{}: cannot read", predictions.display()))?;
     let mut lines = text.lines().enumerate();
@@ -381,17 +504,91 @@ pub fn report_from_predictions(
     if truth.is_empty() {
         bail!("{}: no predictions", predictions.display());
     }
-    let r = report::compute(&truth, &pred);
-    if let Some(parent) = output.parent() {
+    Ok((truth, pred))
+}
+
+/// `splice-report`: the runs' tables beside the baselines on the same rows, written as
+/// PREFIX.json and PREFIX.md.
+/// Prediction files of one test set: the labels (equal in every file, and to `same`'s when
+/// given) and each file's predictions.
+fn read_runs(
+    files: &[PathBuf],
+    same: Option<(&Vec<usize>, &PathBuf)>,
+) -> Result<(Vec<usize>, Vec<Vec<usize>>)> {
+    let mut first: Option<(Vec<usize>, &PathBuf)> = same.map(|(t, p)| (t.clone(), p));
+    let mut runs = vec![];
+    for p in files {
+        let (t, pred) = read_predictions(p)?;
+        match &first {
+            Some((labels, from)) if *labels != t => bail!(
+                "{}: its labels differ from {}'s: predictions of another test set",
+                p.display(),
+                from.display()
+            ),
+            Some(_) => {}
+            None => first = Some((t, p)),
+        }
+        runs.push(pred);
+    }
+    let (truth, _) = first.context("no predictions files")?;
+    Ok((truth, runs))
+}
+
+pub fn evaluate_files(a: &ReportArgs) -> Result<report::Evaluation> {
+    let (truth, runs) = read_runs(&a.predictions, None)?;
+    let mut baselines = vec![];
+    if !a.versus.is_empty() {
+        let (_, versus) = read_runs(&a.versus, Some((&truth, &a.predictions[0])))?;
+        baselines.push((a.versus_name.as_str(), versus));
+    }
+    if let Some(test) = &a.test {
+        let rows = crate::train::finetune::read_table(test, 3)?;
+        if rows.len() != truth.len() {
+            bail!(
+                "{}: {} rows, but the predictions have {}: not the table they are of",
+                test.display(),
+                rows.len(),
+                truth.len()
+            );
+        }
+        if let Some(i) = rows.iter().zip(&truth).position(|(r, &t)| r.label != t) {
+            bail!(
+                "{}: row {} is labelled {}, the predictions say {}: not the table they are of (or in another order)",
+                test.display(),
+                i + 1,
+                rows[i].label,
+                truth[i]
+            );
+        }
+        baselines.push((
+            "gt_ag",
+            vec![rows.iter().map(|r| baselines::gt_ag(&r.seq)).collect()],
+        ));
+        if let Some(train) = &a.train {
+            let train_rows = crate::train::finetune::read_table(train, 3)?;
+            let w = rows.first().map_or(0, |r| r.seq.len());
+            let labelled: Vec<(&[u8], usize)> = train_rows
+                .iter()
+                .map(|r| (r.seq.as_slice(), r.label))
+                .collect();
+            let pwm = baselines::Pwm::train(&labelled, w);
+            baselines.push((
+                "pwm",
+                vec![rows.iter().map(|r| pwm.predict(&r.seq)).collect()],
+            ));
+        }
+    }
+    let e = report::evaluate(&a.title, &truth, &runs, &baselines);
+    if let Some(parent) = a.output.parent() {
         std::fs::create_dir_all(parent)?;
     }
     crate::io_util::write_atomic(
-        &output.with_extension("json"),
-        serde_json::to_string_pretty(&r)?.as_bytes(),
+        &a.output.with_extension("json"),
+        serde_json::to_string_pretty(&e)?.as_bytes(),
     )?;
     crate::io_util::write_atomic(
-        &output.with_extension("md"),
-        report::markdown(&r, title).as_bytes(),
+        &a.output.with_extension("md"),
+        report::markdown(&e, a.reference).as_bytes(),
     )?;
-    Ok(r)
+    Ok(e)
 }

@@ -7,6 +7,11 @@
 //! true site called "neither" a false negative, and every other call of a site is a false
 //! positive: "neither" called a donor or an acceptor, and — as the seed counts it — a donor
 //! called an acceptor (or the reverse).
+//!
+//! Several runs (fine-tuning seeds) are summarised as mean ± sd, with a bootstrap 95% interval
+//! over the test rows, beside baselines on the same rows (`baselines.rs`).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -77,49 +82,292 @@ pub fn compute(truth: &[usize], pred: &[usize]) -> SpliceReport {
     }
 }
 
-/// The seed's two tables, as Markdown, with the seed's numbers beside ours.
-pub fn markdown(r: &SpliceReport, title: &str) -> String {
-    let seed = [
-        ("donor_accuracy", 0.9491),
-        ("acceptor_accuracy", 0.9345),
-        ("donor_mcc", 0.8982),
-        ("acceptor_mcc", 0.8691),
-        ("donor_f1", 0.9502),
-        ("acceptor_f1", 0.9361),
-    ];
-    let ours = [
-        r.donor.accuracy,
-        r.acceptor.accuracy,
-        r.donor.mcc,
-        r.acceptor.mcc,
-        r.donor.f1,
-        r.acceptor.f1,
-    ];
-    let mut s =
-        format!("## {title}\n\n| Metric | Ours | Seed (BioNeMo DNABERT) |\n|---|---|---|\n");
-    for ((name, theirs), ours) in seed.iter().zip(ours) {
-        s += &format!("| {name} | {ours:.4} | {theirs:.4} |\n");
+/// The metrics of a report, in the order tables show them.
+pub const METRICS: [&str; 9] = [
+    "donor_accuracy",
+    "acceptor_accuracy",
+    "donor_mcc",
+    "acceptor_mcc",
+    "donor_f1",
+    "acceptor_f1",
+    "avg_accuracy",
+    "avg_mcc",
+    "avg_f1",
+];
+
+/// The BioNeMo DNABERT model card's figures: another dataset and setting, shown only when asked.
+const REFERENCE: [f64; 9] = [
+    0.9491, 0.9345, 0.8982, 0.8691, 0.9502, 0.9361, 0.9418, 0.8837, 0.9432,
+];
+
+impl SpliceReport {
+    pub fn values(&self) -> [f64; 9] {
+        [
+            self.donor.accuracy,
+            self.acceptor.accuracy,
+            self.donor.mcc,
+            self.acceptor.mcc,
+            self.donor.f1,
+            self.acceptor.f1,
+            self.avg_accuracy,
+            self.avg_mcc,
+            self.avg_f1,
+        ]
     }
-    s += "\n**Average Scores**\n\n| Metric | Ours | Seed |\n|---|---|---|\n";
-    for (name, ours, theirs) in [
-        ("avg_accuracy", r.avg_accuracy, 0.9418),
-        ("avg_mcc", r.avg_mcc, 0.8837),
-        ("avg_f1", r.avg_f1, 0.9432),
-    ] {
-        s += &format!("| {name} | {ours:.4} | {theirs:.4} |\n");
+}
+
+pub type ByMetric<T> = BTreeMap<String, T>;
+
+fn by_metric<T>(values: impl IntoIterator<Item = T>) -> ByMetric<T> {
+    METRICS.iter().map(|m| m.to_string()).zip(values).collect()
+}
+
+/// Something the model is compared with on the same rows — a rule, a PWM, or another model's
+/// fine-tuning runs — and the model's lift over it (model − it).
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    /// Its runs' tables (one for a rule).
+    pub runs: Vec<SpliceReport>,
+    pub mean: ByMetric<f64>,
+    pub sd: ByMetric<f64>,
+    pub ci95: ByMetric<[f64; 2]>,
+    pub lift: ByMetric<Lift>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Lift {
+    pub mean: f64,
+    pub ci95: [f64; 2],
+    /// The lift in standard deviations across seeds (the pooled sd of the model's runs and
+    /// the compared model's runs), when both have at least two runs.
+    pub in_sd: Option<f64>,
+}
+
+/// One or more fine-tuning runs (seeds) on one test set, with baselines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub title: String,
+    pub examples: usize,
+    /// Each run's tables, in the order given.
+    pub runs: Vec<SpliceReport>,
+    /// Over the runs: mean and sample standard deviation (0 for one run).
+    pub mean: ByMetric<f64>,
+    pub sd: ByMetric<f64>,
+    /// The run-averaged metric's 95% interval, bootstrapping the test rows.
+    pub ci95: ByMetric<[f64; 2]>,
+    pub baselines: BTreeMap<String, Baseline>,
+    pub bootstrap_samples: usize,
+}
+
+pub const BOOTSTRAP: usize = 1000;
+
+fn percentiles(mut v: Vec<f64>) -> [f64; 2] {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    [at(0.025), at(0.975)]
+}
+
+/// Runs' tables with their per-metric mean and sample sd (0 for one run).
+fn summarise(truth: &[usize], runs: &[Vec<usize>]) -> (Vec<SpliceReport>, Vec<f64>, Vec<f64>) {
+    let reports: Vec<SpliceReport> = runs.iter().map(|p| compute(truth, p)).collect();
+    let n = reports.len() as f64;
+    let mean: Vec<f64> = (0..9)
+        .map(|i| reports.iter().map(|r| r.values()[i]).sum::<f64>() / n)
+        .collect();
+    let sd = (0..9)
+        .map(|i| {
+            if reports.len() < 2 {
+                return 0.0;
+            }
+            let ss: f64 = reports
+                .iter()
+                .map(|r| (r.values()[i] - mean[i]).powi(2))
+                .sum();
+            (ss / (n - 1.0)).sqrt()
+        })
+        .collect();
+    (reports, mean, sd)
+}
+
+/// The runs' metrics averaged over runs, on the rows `idx` of the test set.
+fn resampled(truth: &[usize], runs: &[Vec<usize>], idx: &[usize]) -> [f64; 9] {
+    let t: Vec<usize> = idx.iter().map(|&i| truth[i]).collect();
+    let mut m = [0.0; 9];
+    for run in runs {
+        let p: Vec<usize> = idx.iter().map(|&i| run[i]).collect();
+        let v = compute(&t, &p).values();
+        (0..9).for_each(|k| m[k] += v[k] / runs.len() as f64);
+    }
+    m
+}
+
+/// The runs' tables, their mean ± sd, bootstrap intervals (the same resamples of the rows for
+/// the model and each baseline, so lifts are paired), seeded. A baseline is one or more runs
+/// of predictions (a rule is one; another model's seeds are several).
+pub fn evaluate(
+    title: &str,
+    truth: &[usize],
+    runs: &[Vec<usize>],
+    baselines: &[(&str, Vec<Vec<usize>>)],
+) -> Evaluation {
+    use rand_chacha::rand_core::RngCore;
+    let (reports, mean, sd) = summarise(truth, runs);
+    let n = truth.len();
+    let mut rng = crate::rng::rng(0, crate::rng::Stream::Bootstrap, 0);
+    let mut model_samples = vec![vec![]; 9];
+    let mut base_samples = vec![vec![vec![]; 9]; baselines.len()];
+    let mut lift_samples = vec![vec![vec![]; 9]; baselines.len()];
+    for _ in 0..BOOTSTRAP {
+        let idx: Vec<usize> = (0..n)
+            .map(|_| (rng.next_u64() % n as u64) as usize)
+            .collect();
+        let m = resampled(truth, runs, &idx);
+        (0..9).for_each(|k| model_samples[k].push(m[k]));
+        for (b, (_, base_runs)) in baselines.iter().enumerate() {
+            let v = resampled(truth, base_runs, &idx);
+            for k in 0..9 {
+                base_samples[b][k].push(v[k]);
+                lift_samples[b][k].push(m[k] - v[k]);
+            }
+        }
+    }
+    let baselines = baselines
+        .iter()
+        .enumerate()
+        .map(|(b, (name, base_runs))| {
+            let (b_reports, b_mean, b_sd) = summarise(truth, base_runs);
+            let lift = by_metric((0..9).map(|k| Lift {
+                mean: mean[k] - b_mean[k],
+                ci95: percentiles(lift_samples[b][k].clone()),
+                in_sd: (runs.len() > 1 && base_runs.len() > 1).then(|| {
+                    let pooled = ((sd[k].powi(2) + b_sd[k].powi(2)) / 2.0).sqrt();
+                    (mean[k] - b_mean[k]) / pooled
+                }),
+            }));
+            let ci95 = by_metric(base_samples[b].iter().map(|s| percentiles(s.clone())));
+            let baseline = Baseline {
+                runs: b_reports,
+                mean: by_metric(b_mean),
+                sd: by_metric(b_sd),
+                ci95,
+                lift,
+            };
+            (name.to_string(), baseline)
+        })
+        .collect();
+    Evaluation {
+        title: title.to_owned(),
+        examples: n,
+        runs: reports,
+        mean: by_metric(mean),
+        sd: by_metric(sd),
+        ci95: by_metric(model_samples.into_iter().map(percentiles)),
+        baselines,
+        bootstrap_samples: BOOTSTRAP,
+    }
+}
+
+/// The evaluation as Markdown: one row per metric; the model's mean (± sd over runs) and 95%
+/// interval, each baseline and the model's lift over it; the model card's figures only with
+/// `reference`, labelled as what they are.
+pub fn markdown(e: &Evaluation, reference: bool) -> String {
+    let names: Vec<&String> = e.baselines.keys().collect();
+    let label = |n: &str| match n {
+        "gt_ag" => "GT/AG rule".to_string(),
+        "pwm" => "PWM".to_string(),
+        other => other.to_string(),
+    };
+    let runs = e.runs.len();
+    let mut s = format!(
+        "## {}\n\n{} test examples. Model: {}; 95% intervals bootstrap the test rows ({} resamples){}.\n\n",
+        e.title,
+        e.examples,
+        if runs == 1 {
+            "one fine-tuning run".to_string()
+        } else {
+            format!("mean ± sd of {runs} fine-tuning runs (seeds)")
+        },
+        e.bootstrap_samples,
+        if names.is_empty() {
+            String::new()
+        } else {
+            "; lifts are the model minus the baseline, with paired intervals".to_string()
+        }
+    );
+    let mut header = vec!["Metric".to_string(), "Model".into(), "95% CI".into()];
+    for n in &names {
+        header.push(label(n));
+    }
+    for n in &names {
+        header.push(format!("Lift over {}", label(n)));
+    }
+    if reference {
+        header.push("Reference: BioNeMo DNABERT card (other data)".into());
     }
     s += &format!(
-        "\nConfusion (TP/FP/TN/FN): donor {}/{}/{}/{}, acceptor {}/{}/{}/{}; {} test examples.\n",
-        r.donor.tp,
-        r.donor.fp,
-        r.donor.tn,
-        r.donor.r#fn,
-        r.acceptor.tp,
-        r.acceptor.fp,
-        r.acceptor.tn,
-        r.acceptor.r#fn,
-        r.examples
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
     );
+    for (k, metric) in METRICS.iter().enumerate() {
+        let m = e.mean[*metric];
+        let mut row = vec![
+            metric.to_string(),
+            if runs > 1 {
+                format!("{m:.4} ± {:.4}", e.sd[*metric])
+            } else {
+                format!("{m:.4}")
+            },
+            format!("{:.4}–{:.4}", e.ci95[*metric][0], e.ci95[*metric][1]),
+        ];
+        for n in &names {
+            let b = &e.baselines[*n];
+            row.push(if b.runs.len() > 1 {
+                format!("{:.4} ± {:.4}", b.mean[*metric], b.sd[*metric])
+            } else {
+                format!("{:.4}", b.mean[*metric])
+            });
+        }
+        for n in &names {
+            let l = e.baselines[*n].lift[*metric];
+            let in_sd = l.in_sd.map_or(String::new(), |z| format!(", {z:+.1} sd"));
+            row.push(format!(
+                "{:+.4} ({:+.4}…{:+.4}{in_sd})",
+                l.mean, l.ci95[0], l.ci95[1]
+            ));
+        }
+        if reference {
+            row.push(format!("{:.4}", REFERENCE[k]));
+        }
+        s += &format!("| {} |\n", row.join(" | "));
+    }
+    s += "\nConfusion (TP/FP/TN/FN):\n";
+    let confusion = |r: &SpliceReport| {
+        format!(
+            "donor {}/{}/{}/{}, acceptor {}/{}/{}/{}",
+            r.donor.tp,
+            r.donor.fp,
+            r.donor.tn,
+            r.donor.r#fn,
+            r.acceptor.tp,
+            r.acceptor.fp,
+            r.acceptor.tn,
+            r.acceptor.r#fn
+        )
+    };
+    for (i, r) in e.runs.iter().enumerate() {
+        s += &format!("- run {}: {}\n", i + 1, confusion(r));
+    }
+    for n in &names {
+        for (i, r) in e.baselines[*n].runs.iter().enumerate() {
+            let run = if e.baselines[*n].runs.len() > 1 {
+                format!(" run {}", i + 1)
+            } else {
+                String::new()
+            };
+            s += &format!("- {}{run}: {}\n", label(n), confusion(r));
+        }
+    }
     s
 }
 
@@ -160,5 +408,66 @@ mod tests {
             (perfect.avg_accuracy, perfect.avg_mcc, perfect.avg_f1),
             (1.0, 1.0, 1.0)
         );
+    }
+
+    #[test]
+    fn several_runs_give_mean_sd_intervals_and_paired_lifts() {
+        let truth: Vec<usize> = (0..300).map(|i| i % 3).collect();
+        let perfect = truth.clone();
+        let mut noisy = truth.clone();
+        noisy.iter_mut().step_by(7).for_each(|p| *p = (*p + 1) % 3);
+        let all_neither = vec![2; 300];
+        let mut noisier = truth.clone();
+        noisier
+            .iter_mut()
+            .step_by(3)
+            .for_each(|p| *p = (*p + 1) % 3);
+        let others = vec![
+            noisier.clone(),
+            noisier
+                .iter()
+                .map(|&p| if p == 0 { 2 } else { p })
+                .collect(),
+        ];
+        let e = evaluate(
+            "t",
+            &truth,
+            &[perfect, noisy],
+            &[("rule", vec![all_neither]), ("other", others)],
+        );
+        let acc = e.mean["avg_accuracy"];
+        assert!(acc < 1.0 && acc > 0.9, "{acc}");
+        assert!(e.sd["avg_accuracy"] > 0.0);
+        let [lo, hi] = e.ci95["avg_accuracy"];
+        assert!(lo <= acc && acc <= hi && hi - lo < 0.1, "{lo} {acc} {hi}");
+        let lift = e.baselines["rule"].lift["avg_accuracy"];
+        assert!(lift.mean > 0.3 && lift.ci95[0] > 0.0, "{lift:?}");
+        assert!(
+            lift.in_sd.is_none(),
+            "a rule has one run: no sd to compare in"
+        );
+        // Another model's seeds: its mean ± sd, and the lift in pooled sd.
+        let other = &e.baselines["other"];
+        assert_eq!(other.runs.len(), 2);
+        let l = other.lift["avg_accuracy"];
+        let pooled =
+            ((e.sd["avg_accuracy"].powi(2) + other.sd["avg_accuracy"].powi(2)) / 2.0).sqrt();
+        assert!(
+            (l.in_sd.unwrap() - l.mean / pooled).abs() < 1e-12 && l.mean > 0.0,
+            "{l:?}"
+        );
+        let md = markdown(&e, false);
+        assert!(
+            md.contains("Lift over rule") && !md.contains("BioNeMo"),
+            "{md}"
+        );
+        assert!(markdown(&e, true).contains("Reference: BioNeMo DNABERT card"));
+        // The same input, the same intervals (seeded).
+        let again = evaluate("t", &truth, std::slice::from_ref(&truth), &[]);
+        assert_eq!(
+            again.ci95,
+            evaluate("t", &truth, std::slice::from_ref(&truth), &[]).ci95
+        );
+        assert_eq!(again.sd["avg_mcc"], 0.0);
     }
 }

@@ -105,45 +105,88 @@ pub fn true_sites(transcripts: &[Transcript], skipped: &mut Skipped) -> Vec<Site
     out
 }
 
-/// Up to `count` distinct positions inside introns of multi-exon transcripts, each at least
-/// `margin` bases from every true site on its chromosome, drawn with a seed (introns weighted by
-/// length).
+/// What the "neither" windows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NegativeKind {
+    /// Random positions in the introns of the same transcripts (few carry GT or AG where a
+    /// site's would be: a two-letter rule tells them from sites).
+    Random,
+    /// Positions with the canonical dinucleotide at the class's offset — GT where a donor's GT
+    /// would be, AG where an acceptor's AG would be — in the exons and introns of the same
+    /// genes, that are not annotated sites: half donor-like, half acceptor-like.
+    Decoy,
+    /// Random positions anywhere in the same genes' bodies (exons and introns), the model
+    /// card's "random negative sites from gene bodies".
+    GeneBody,
+}
+
+/// Positions closer than `margin` to an annotated site (or on one), by chromosome.
+pub struct NearSites<'a> {
+    by_chrom: HashMap<&'a str, Vec<u64>>,
+    margin: u64,
+}
+
+impl<'a> NearSites<'a> {
+    pub fn new(sites: &'a [Site], margin: u64) -> Self {
+        let mut by_chrom: HashMap<&str, Vec<u64>> = HashMap::new();
+        for s in sites {
+            by_chrom.entry(&s.chrom).or_default().push(s.pos);
+        }
+        by_chrom.values_mut().for_each(|v| v.sort_unstable());
+        Self { by_chrom, margin }
+    }
+
+    pub fn near(&self, chrom: &str, pos: u64) -> bool {
+        let margin = self.margin.max(1);
+        self.by_chrom.get(chrom).is_some_and(|v| {
+            let i = v.partition_point(|&p| p < pos);
+            let after = v.get(i).is_some_and(|&p| p - pos < margin);
+            let before = i > 0 && pos - v[i - 1] < margin;
+            after || before
+        })
+    }
+}
+
+/// The regions random negatives are drawn from: the introns (`Random`) or the whole span
+/// (`GeneBody`) of each multi-exon transcript, 1-based inclusive.
+fn regions(transcripts: &[Transcript], kind: NegativeKind) -> Vec<(&Transcript, u64, u64)> {
+    let multi = transcripts.iter().filter(|t| t.exons.len() >= 2);
+    match kind {
+        NegativeKind::GeneBody => multi
+            .map(|t| (t, t.exons[0].0, t.exons[t.exons.len() - 1].1))
+            .collect(),
+        _ => multi
+            .flat_map(|t| {
+                t.exons
+                    .windows(2)
+                    .filter(|w| w[1].0 > w[0].1 + 1)
+                    .map(move |w| (t, w[0].1 + 1, w[1].0 - 1))
+            })
+            .collect(),
+    }
+}
+
+/// Up to `count` distinct positions inside the introns (or, for `GeneBody`, the spans) of
+/// multi-exon transcripts, each at least `margin` bases from every true site on its chromosome,
+/// drawn with a seed (regions weighted by length). Decoys need the sequence: see `decoys`.
 pub fn negatives(
     transcripts: &[Transcript],
     sites: &[Site],
     count: usize,
     margin: u64,
     seed: u64,
+    kind: NegativeKind,
 ) -> Vec<Site> {
-    let introns: Vec<(&Transcript, u64, u64)> = transcripts
-        .iter()
-        .filter(|t| t.exons.len() >= 2)
-        .flat_map(|t| {
-            t.exons
-                .windows(2)
-                .filter(|w| w[1].0 > w[0].1 + 1)
-                .map(move |w| (t, w[0].1 + 1, w[1].0 - 1))
-        })
-        .collect();
+    let introns = regions(transcripts, kind);
     let mut cumulative = Vec::with_capacity(introns.len());
     let mut total = 0u64;
     for (_, s, e) in &introns {
         total += e - s + 1;
         cumulative.push(total);
     }
-    let mut by_chrom: HashMap<&str, Vec<u64>> = HashMap::new();
-    for s in sites {
-        by_chrom.entry(&s.chrom).or_default().push(s.pos);
-    }
-    by_chrom.values_mut().for_each(|v| v.sort_unstable());
-    let near_a_site = |chrom: &str, pos: u64| {
-        by_chrom.get(chrom).is_some_and(|v| {
-            let i = v.partition_point(|&p| p < pos);
-            let after = v.get(i).is_some_and(|&p| p - pos < margin);
-            let before = i > 0 && pos - v[i - 1] < margin;
-            after || before
-        })
-    };
+    let near = NearSites::new(sites, margin);
+    let near_a_site = |chrom: &str, pos: u64| near.near(chrom, pos);
     let mut rng = rng(seed, Stream::SpliceNegatives, 0);
     let mut taken = HashSet::new();
     let mut out = vec![];

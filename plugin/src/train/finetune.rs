@@ -342,11 +342,17 @@ pub struct Args {
     /// CPU threads, replacing threads.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Seed, replacing seed: one run per seed gives splice-report its mean ± sd.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 impl Args {
     /// The config with this command line's replacements.
     pub fn apply(&self, c: &mut FinetuneConfig) {
+        if let Some(s) = self.seed {
+            c.seed = s;
+        }
         let set = |to: &mut PathBuf, from: &Option<PathBuf>| {
             if let Some(p) = from {
                 *to = p.clone();

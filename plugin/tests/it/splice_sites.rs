@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use dnabert::splice::{self, Options};
+use dnabert::splice::{self, NegativeKind, Options, SplitKind};
 
 /// chr1: 200 bases of A with the dinucleotides the annotation below expects; chr2: 60 bases.
 fn genome(dir: &Path) -> std::path::PathBuf {
@@ -76,8 +76,10 @@ fn options(dir: &Path, annotation: &str, name: &str) -> Options {
         window: 20,
         max_per_class: 100,
         negatives: Some(3),
+        negative_kind: NegativeKind::Random,
         margin: 3,
         seed: 1,
+        split: None,
         validation_chroms: vec![],
         test_chroms: vec!["chr2".into()],
     }
@@ -228,8 +230,10 @@ fn chrx_gff3_and_gtf_agree() {
             window: 400,
             max_per_class: 10_000,
             negatives: None,
+            negative_kind: NegativeKind::Random,
             margin: 50,
             seed: 0,
+            split: Some(SplitKind::Random),
             validation_chroms: vec![],
             test_chroms: vec![],
         };
@@ -249,4 +253,90 @@ fn chrx_gff3_and_gtf_agree() {
     assert!(a.donors_with_gt > 0.98 && a.acceptors_with_ag > 0.99);
     assert_eq!(ra, rb);
     assert_eq!(total(&b, "neither"), total(&a, "neither"));
+}
+
+/// The harder datasets on chrX: decoy negatives carry GT or AG where a site's would be (so the
+/// two-letter rule cannot tell them apart), gene-body negatives lie in the genes, and a gene
+/// split never puts one gene's windows in two splits.
+#[test]
+fn chrx_decoys_gene_bodies_and_a_gene_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::shared_data();
+    let run = |kind: NegativeKind, split: Option<SplitKind>, name: &str| {
+        let o = Options {
+            fasta: data.join("grch37_chrX_1-70Mb.fa.gz"),
+            annotation: data.join("grch37_chrX_1-70Mb.gencode24.gff3"),
+            output: dir.path().join(name),
+            window: 100,
+            max_per_class: 10_000,
+            negatives: None,
+            negative_kind: kind,
+            margin: 50,
+            seed: 0,
+            split,
+            validation_chroms: vec![],
+            test_chroms: vec![],
+        };
+        let s = splice::run(&o).unwrap();
+        (s, o.output)
+    };
+    let (decoy, out) = run(NegativeKind::Decoy, None, "decoy");
+    assert_eq!(decoy.split, SplitKind::Gene, "gene is the default split");
+    let neither = &decoy.dinucleotides["neither"];
+    let share = neither.gt_at_donor_offset + neither.ag_at_acceptor_offset;
+    assert!(
+        share >= 0.999,
+        "every decoy carries GT or AG at its offset: {neither:?}"
+    );
+    assert!(
+        (neither.gt_at_donor_offset - 0.5).abs() < 0.05,
+        "half donor-like: {neither:?}"
+    );
+    let negatives: usize = decoy.counts.values().map(|c| c["neither"]).sum();
+    let donors: usize = decoy.counts.values().map(|c| c["donor"]).sum();
+    assert_eq!(
+        negatives,
+        donors.max(decoy.counts.values().map(|c| c["acceptor"]).sum())
+    );
+    assert!(decoy.decoy_candidates[0] > 100_000 && decoy.decoy_candidates[1] > 100_000);
+    // Every gene in one split.
+    let mut home = std::collections::HashMap::new();
+    for split in ["train", "validation", "test"] {
+        let text = std::fs::read_to_string(out.join(format!("{split}.tsv"))).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("chrom\tpos\tstrand\tclass\tlabel\ttranscript\tsequence\tgene")
+        );
+        for l in lines {
+            let gene = l.rsplit('\t').next().unwrap().to_owned();
+            assert!(!gene.is_empty());
+            let first = home.entry(gene.clone()).or_insert(split);
+            assert_eq!(*first, split, "gene {gene} in {first} and {split}");
+        }
+    }
+    let test: usize = decoy.counts["test"].values().sum();
+    let all: usize = decoy.counts.values().flat_map(|c| c.values()).sum();
+    assert!(
+        (0.09..0.13).contains(&(test as f64 / all as f64)),
+        "{test} of {all}"
+    );
+
+    let (body, _) = run(NegativeKind::GeneBody, Some(SplitKind::Random), "body");
+    let (random, _) = run(NegativeKind::Random, Some(SplitKind::Random), "random");
+    // Random intron positions rarely look like sites; gene-body ones no more.
+    for s in [&body, &random] {
+        let n = &s.dinucleotides["neither"];
+        assert!(
+            n.gt_at_donor_offset + n.ag_at_acceptor_offset < 0.3,
+            "{n:?}"
+        );
+    }
+    // The same seed, the same files.
+    let (again, out2) = run(NegativeKind::Decoy, None, "decoy-again");
+    assert_eq!(again.counts, decoy.counts);
+    assert_eq!(
+        std::fs::read(out.join("test.tsv")).unwrap(),
+        std::fs::read(out2.join("test.tsv")).unwrap()
+    );
 }

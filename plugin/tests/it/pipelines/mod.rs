@@ -164,6 +164,10 @@ pub fn by_hand() -> &'static Path {
             "splice-report",
             "--predictions",
             &o("finetune/genome/test_predictions.tsv"),
+            "--train",
+            &o("splice_sites/genome/train.tsv"),
+            "--test",
+            &o("splice_sites/genome/test.tsv"),
             "--output",
             &o("finetune/genome_splice_report"),
         ]);
