@@ -1,6 +1,7 @@
 //! The model shipped in `models/` loads (f16 weights) and has learned something: on windows
 //! from the last 2% of the chrX slice, which its pretraining held out, its masked-k-mer loss is
-//! well under the uniform baseline ln(4⁶) ≈ 8.32 (it scored 7.24 when trained; models/…/README.md).
+//! well under the uniform baseline ln(4⁶) ≈ 8.32 (7.15 after its third stage of pretraining;
+//! models/…/README.md).
 
 use dnabert::layout::Layout;
 use dnabert::model_dir::ModelDir;
