@@ -3,14 +3,15 @@
 (avg MCC, mean ± sd across fine-tuning seeds) against pretraining tokens, in one figure.
 
     python3 benches/plot_splice_pretraining.py --out results/splice-pretraining.png \
-        --metrics 4640000=runs/pretrain-chrx-small-stage3/metrics.jsonl \
+        --metrics 4640000=runs/pretrain-chrx-small-stage3/metrics.jsonl --start-loss 7.1831 \
         --report 4640000=runs/splice-report-w100-decoy-gene-stage2.json \
         --report 9000000=runs/splice-report-w100-decoy-gene-pretrained.json
 
 --metrics OFFSET=FILE: a pretraining run's metrics.jsonl; its tokens are counted from OFFSET
-(the tokens of the stages before it). --report TOKENS=FILE: a splice-report JSON of a model
-pretrained on TOKENS tokens; its "random weights" baseline is drawn at 0 tokens, its GT/AG rule
-and PWM as lines. Needs matplotlib.
+(the tokens of the stages before it); --start-loss: the held-out loss of the weights that run
+started from, on its validation batches, drawn at OFFSET. --report TOKENS=FILE: a splice-report JSON of a model
+pretrained on TOKENS tokens; its "random weights" baseline is drawn at 0 tokens, its PWM as a
+line (the GT/AG rule, far below on decoys, in the legend). Needs matplotlib.
 """
 import argparse
 import json
@@ -30,6 +31,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--metrics", type=pair, action="append", default=[])
     ap.add_argument("--report", type=pair, action="append", default=[])
+    ap.add_argument("--start-loss", type=float)
     ap.add_argument("--metric", default="avg_mcc")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -37,6 +39,9 @@ def main():
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for offset, path in a.metrics:
         tokens, x, y = offset, [], []
+        if a.start_loss is not None:
+            x.append(offset / 1e6)
+            y.append(a.start_loss)
         for line in open(path):
             r = json.loads(line)
             tokens += r.get("tokens", 0)
@@ -58,10 +63,11 @@ def main():
             xs.append(0.0)
             means.append(b["mean"][m])
             sds.append(b["sd"][m])
-            for name, style in (("gt_ag", ":"), ("pwm", "--")):
-                if name in r["baselines"]:
-                    right.axhline(r["baselines"][name]["mean"][m], ls=style, c="grey",
-                                  label={"gt_ag": "GT/AG rule", "pwm": "PWM"}[name])
+            if "pwm" in r["baselines"]:
+                right.axhline(r["baselines"]["pwm"]["mean"][m], ls="--", c="grey", label="PWM")
+            if "gt_ag" in r["baselines"]:
+                rule = r["baselines"]["gt_ag"]["mean"][m]
+                right.plot([], [], ls=":", c="grey", label=f"GT/AG rule: {rule:.3f} (off scale)")
         xs.append(tokens / 1e6)
         means.append(r["mean"][m])
         sds.append(r["sd"][m])
