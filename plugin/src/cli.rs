@@ -77,18 +77,22 @@ pub enum Command {
     /// Build the splice-site dataset (donor / acceptor / neither windows) from a genome and its
     /// annotation.
     ///
-    /// Writes DIR/{train,validation,test}.tsv and DIR/summary.{json,md}. Sites come from multi-exon transcripts (donors: exon 3' ends but the last; acceptors:
-    /// exon 5' starts but the first, in transcript orientation). Negatives are random intron
-    /// positions of the same transcripts, at least --margin bases from any site. Windows of
-    /// --window bases read 5'→3' along the transcript (reverse-complemented on the minus
-    /// strand); windows off the sequence or with N are dropped and counted. Labels: donor 0,
-    /// acceptor 1, neither 2. Fine-tune on them with `head: centre`.
+    /// Writes DIR/{train,validation,test}.tsv and DIR/summary.{json,md}. Sites come from
+    /// multi-exon transcripts (donors: exon 3' ends but the last; acceptors: exon 5' starts but
+    /// the first, in transcript orientation). Negatives (--negative-kind): decoys with GT or AG
+    /// where a site's would be, from the same genes (default), random gene-body positions, or
+    /// random intron positions; at least --margin bases from any site. Split (--split) by gene
+    /// (default), at random per class, or by chromosome. Windows of --window bases read 5'→3'
+    /// along the transcript (reverse-complemented on the minus strand); windows off the
+    /// sequence or with N are dropped and counted. Labels: donor 0, acceptor 1, neither 2.
+    /// Fine-tune on them with `head: centre`.
     SpliceSites(splice::Options),
     /// The seed's splice-site tables from fine-tuning's test predictions.
     ///
-    /// Donor and acceptor accuracy, MCC, F1 and their averages, from a TSV with `label` and
-    /// `predicted` columns (finetune's test_predictions.tsv). Writes PREFIX.json and PREFIX.md
-    /// and prints the Markdown.
+    /// Donor and acceptor accuracy, MCC, F1 and their averages, from TSVs with `label` and
+    /// `predicted` columns (finetune's test_predictions.tsv, one per seed: mean ± sd and
+    /// bootstrap intervals), beside the GT/AG rule (--test), a PWM (--train) and another model
+    /// (--versus) on the same rows. Writes PREFIX.json and PREFIX.md and prints the Markdown.
     SpliceReport(splice::ReportArgs),
     /// Cut a genome FASTA into chunks for scatter (one `embed` task per chunk).
     ///
