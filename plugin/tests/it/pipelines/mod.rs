@@ -49,8 +49,15 @@ pub fn engine(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// Snakemake keeps its locks and metadata in `.snakemake/` of the working directory, which is
+/// the repository for every test's run; two runs at once race there (one removes
+/// `.snakemake/locks` while the other writes into it), so the tests' Snakemake runs take turns.
+static SNAKEMAKE_DIR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs a command, panicking with its output when it fails.
 pub fn run(cmd: &mut Command) -> Output {
+    let _turn = (Path::new(cmd.get_program()).file_name() == Some("snakemake".as_ref()))
+        .then(|| SNAKEMAKE_DIR.lock().unwrap_or_else(|e| e.into_inner()));
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
