@@ -189,13 +189,13 @@ fn summarise(truth: &[usize], runs: &[Vec<usize>]) -> (Vec<SpliceReport>, Vec<f6
     (reports, mean, sd)
 }
 
-/// The runs' metrics averaged over runs, on the rows `idx` of the test set.
-fn resampled(truth: &[usize], runs: &[Vec<usize>], idx: &[usize]) -> [f64; 9] {
-    let t: Vec<usize> = idx.iter().map(|&i| truth[i]).collect();
+/// The runs' metrics averaged over runs, on the rows `idx` of the test set (`t`: the labels of
+/// those rows, resampled once for the model and every baseline).
+fn resampled(t: &[usize], runs: &[Vec<usize>], idx: &[usize]) -> [f64; 9] {
     let mut m = [0.0; 9];
     for run in runs {
         let p: Vec<usize> = idx.iter().map(|&i| run[i]).collect();
-        let v = compute(&t, &p).values();
+        let v = compute(t, &p).values();
         (0..9).for_each(|k| m[k] += v[k] / runs.len() as f64);
     }
     m
@@ -221,10 +221,11 @@ pub fn evaluate(
         let idx: Vec<usize> = (0..n)
             .map(|_| (rng.next_u64() % n as u64) as usize)
             .collect();
-        let m = resampled(truth, runs, &idx);
+        let t: Vec<usize> = idx.iter().map(|&i| truth[i]).collect();
+        let m = resampled(&t, runs, &idx);
         (0..9).for_each(|k| model_samples[k].push(m[k]));
         for (b, (_, base_runs)) in baselines.iter().enumerate() {
-            let v = resampled(truth, base_runs, &idx);
+            let v = resampled(&t, base_runs, &idx);
             for k in 0..9 {
                 base_samples[b][k].push(v[k]);
                 lift_samples[b][k].push(m[k] - v[k]);
