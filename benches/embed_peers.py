@@ -52,6 +52,7 @@ def main():
     ap.add_argument("--windows", type=int, default=16)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--engine", default=None)
     ap.add_argument("--peak-gflops", type=float, default=230.0, help="the CPU's fp32 peak (2 Zen 4 cores: ~230)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,13 +87,13 @@ def main():
     ours_onnx = mdir / "model.onnx"
     out = subprocess.run(
         [binary, "embed", "--quiet", "--model", mdir, "--input", fasta, "--output", work / "emb",
-         "--batch-size", "1", "--threads", str(args.threads)],
+         "--batch-size", "1", "--threads", str(args.threads)] + (["--engine", args.engine] if args.engine else []),
         check=True, capture_output=True, text=True,
     )
     m = re.search(r"in ([\d.]+) s \((\d+) tokens/s\)", out.stderr)
     secs = float(m.group(1))
     # The binary counts k-mer tokens; count [CLS]/[SEP] too, like the peers, over all windows.
-    results["dnabert (tract)"] = len(records) * SEQ_TOKENS / secs
+    results[f"dnabert ({args.engine or 'tract'})"] = len(records) * SEQ_TOKENS / secs
     ours = np.load(work / "emb.npy")
 
     def time_windows(fn):

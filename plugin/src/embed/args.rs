@@ -50,6 +50,11 @@ pub struct Args {
     /// thread, which gives the most throughput; more lowers the latency of a single window.
     #[arg(long, default_value_t = 1)]
     pub threads_per_window: usize,
+    /// What runs the model on the CPU: tract (the ONNX graph: a folder's own model.onnx, or
+    /// the one exported from its weights), or native (this project's own encoder, the training
+    /// engine's forward). A GPU (--device cuda) always runs native.
+    #[arg(long, value_enum)]
+    pub engine: Option<super::EngineKind>,
     /// No progress output on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -61,9 +66,13 @@ impl Args {
     /// The pipeline's options: the input fetched if it is a URL, and checked against --sha256.
     pub fn options(self) -> Result<EmbedOptions> {
         // tract on the CPU; the training engine's encoder on a GPU (bf16 on the CPU refused).
-        let compute = match self.place.target()? {
-            None => Compute::Tract,
-            Some(_) => Compute::Backend(self.place),
+        let compute = match (self.place.target()?, self.engine) {
+            (None, None | Some(super::EngineKind::Tract)) => Compute::Tract,
+            (None, Some(super::EngineKind::Native)) => Compute::Native,
+            (Some(_), Some(super::EngineKind::Tract)) => {
+                anyhow::bail!("--engine tract runs on the CPU only; a GPU runs the native engine")
+            }
+            (Some(_), _) => Compute::Backend(self.place),
         };
         Ok(EmbedOptions {
             input: crate::remote::local_checked(&self.input, self.sha256.as_deref())?,

@@ -6,6 +6,7 @@
 
 mod args;
 pub mod backend_engine;
+pub mod native;
 mod output;
 mod pipeline;
 pub mod windows;
@@ -30,12 +31,21 @@ pub enum Pooling {
 /// k-mer tokens shared by neighbouring windows, by default.
 pub const DEFAULT_OVERLAP: usize = 64;
 
+/// `--engine`: what runs the model on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    Tract,
+    Native,
+}
+
 /// What runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compute {
     /// tract on the CPU: the default, and the fastest on a CPU.
     #[default]
     Tract,
+    /// The native CPU engine (`native.rs`): the encoder on our own kernels.
+    Native,
     /// The training engine's encoder on a backend: a GPU (`embed --device cuda`, experimental:
     /// not yet run on a GPU), or the CPU backend, where the GPU path's logic is checkable
     /// against tract.
@@ -130,6 +140,10 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
             engine.specialise(opts.batch_size, window + 2)?;
             (std::sync::Arc::new(engine), workers)
         }
+        Compute::Native => (
+            std::sync::Arc::new(native::Native::new(&model, opts.threads_per_window)?),
+            workers,
+        ),
         Compute::Backend(place) => {
             let be = crate::device::open(place, opts.threads_per_window)?;
             // One worker on a GPU: it runs one batch at a time, and batches keep it busy.

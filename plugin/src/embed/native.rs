@@ -1,0 +1,262 @@
+//! The native CPU engine (`embed --engine native`): BERT's encoder forward for inference on
+//! our own kernels, weights packed once at load (`train::ops::gemm`).
+//!
+//! The same arithmetic as the training engine's forward (`train::encoder`, with dropout off)
+//! and under the same checkpoint names, minus what inference does not need: nothing is kept
+//! for a backward pass, Q, K and V come from one product (their weights side by side), biases
+//! are added by the products, GELU runs in place on the intermediate product, and the buffers
+//! are reused from layer to layer. Both are held to `transformers` by the same fixtures
+//! (`plugin/tests/it/embed_matches_hf.rs`).
+
+use anyhow::Result;
+
+use crate::config::BertConfig;
+use crate::engine::{Hidden, Infer};
+use crate::layout::{self, embeddings, Layout};
+use crate::model_dir::ModelDir;
+use crate::tokenizer::Tokens;
+use crate::train::ops::gemm::{gemm_packed, gemm_strided, PackedB, Start};
+use crate::train::ops::{layernorm, vmath};
+use crate::train::params::Params;
+use crate::train::store;
+
+/// A linear layer `y = x · Wᵀ + b`, W packed.
+struct Linear {
+    w: PackedB,
+    b: Vec<f32>,
+}
+
+impl Linear {
+    /// The layers `names` (each `{name}.weight`, `.bias`, all `i` wide) as one, outputs side
+    /// by side.
+    fn load(params: &Params, names: &[&str], i: usize) -> Self {
+        let mut w = vec![];
+        let mut b = vec![];
+        for n in names {
+            w.extend_from_slice(params.get(&format!("{n}.weight")));
+            b.extend_from_slice(params.get(&format!("{n}.bias")));
+        }
+        Linear {
+            w: PackedB::new(i, b.len(), &w, (1, i)),
+            b,
+        }
+    }
+
+    fn out(&self) -> usize {
+        self.b.len()
+    }
+
+    /// y (rows × out) = x (rows × in) · Wᵀ + b.
+    fn forward(&self, y: &mut [f32], x: &[f32], rows: usize, threads: usize) {
+        let i = self.w.k;
+        gemm_packed(
+            rows,
+            x,
+            (i, 1),
+            &self.w,
+            y,
+            self.out(),
+            Start::Bias(&self.b),
+            threads,
+        );
+    }
+}
+
+struct Norm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Norm {
+    fn load(params: &Params, name: &str) -> Self {
+        Norm {
+            w: params.get(&format!("{name}.weight")).to_vec(),
+            b: params.get(&format!("{name}.bias")).to_vec(),
+        }
+    }
+
+    /// y = LayerNorm(x), rows of `w.len()`.
+    fn forward(&self, y: &mut [f32], x: &[f32], eps: f32) {
+        let (c, t) = (self.w.len(), x.len() / self.w.len());
+        let (mut mean, mut rstd) = (vec![0.0; t], vec![0.0; t]);
+        layernorm::forward(y, &mut mean, &mut rstd, x, &self.w, &self.b, c, eps);
+    }
+}
+
+struct Layer {
+    qkv: Linear,
+    attention_output: Linear,
+    ln1: Norm,
+    intermediate: Linear,
+    output: Linear,
+    ln2: Norm,
+}
+
+pub struct Native {
+    config: BertConfig,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    emb_ln: Norm,
+    layers: Vec<Layer>,
+    /// Threads for one batch's products and attention heads.
+    threads: usize,
+}
+
+impl Native {
+    /// The model folder's encoder weights (any head the checkpoint has is not loaded).
+    pub fn new(model: &ModelDir, threads: usize) -> Result<Self> {
+        let (params, _) = store::load(model, Layout::Encoder, |_| false)?;
+        let config = model.config.clone();
+        let h = config.hidden_size;
+        let layers = (0..config.num_hidden_layers)
+            .map(|l| {
+                let n = layout::layer(l);
+                Layer {
+                    qkv: Linear::load(&params, &[&n.query, &n.key, &n.value], h),
+                    attention_output: Linear::load(&params, &[&n.attention_output], h),
+                    ln1: Norm::load(&params, &n.attention_layer_norm),
+                    intermediate: Linear::load(&params, &[&n.intermediate], h),
+                    output: Linear::load(&params, &[&n.output], config.intermediate_size),
+                    ln2: Norm::load(&params, &n.output_layer_norm),
+                }
+            })
+            .collect();
+        Ok(Native {
+            word: params.get(embeddings::WORD).to_vec(),
+            position: params.get(embeddings::POSITION).to_vec(),
+            token_type: params.get(embeddings::TOKEN_TYPE).to_vec(),
+            emb_ln: Norm::load(&params, embeddings::LAYER_NORM),
+            layers,
+            config,
+            threads: threads.max(1),
+        })
+    }
+
+    /// Multi-head attention over `qkv` (T × 3C: Q, K, V side by side) into ctx (T × C), one
+    /// batch row at a time, heads split over the threads.
+    fn attention(&self, ctx: &mut [f32], qkv: &[f32], tokens: &Tokens) {
+        let (s, heads) = (tokens.seq, self.config.num_attention_heads);
+        let (c, d) = (self.config.hidden_size, self.config.head_dim());
+        let scale = 1.0 / (d as f32).sqrt();
+        let head = |b: usize, h: usize, out: &mut [f32], scores: &mut Vec<f32>| {
+            let base = b * s * 3 * c + h * d;
+            let (q, k, v) = (&qkv[base..], &qkv[base + c..], &qkv[base + 2 * c..]);
+            scores.resize(s * s, 0.0);
+            gemm_strided(s, d, s, q, (3 * c, 1), k, (1, 3 * c), scores, (s, 1), 0.0);
+            vmath::masked_softmax_rows(scores, &tokens.mask[b * s..][..s], scale);
+            gemm_strided(s, s, d, scores, (s, 1), v, (3 * c, 1), out, (d, 1), 0.0);
+        };
+        let threads = self.threads.min(heads);
+        for b in 0..tokens.batch {
+            // Each head's context (S × d), then into its columns of ctx.
+            let mut per_head = vec![0f32; heads * s * d];
+            if threads == 1 {
+                let mut scores = vec![];
+                for (h, out) in per_head.chunks_exact_mut(s * d).enumerate() {
+                    head(b, h, out, &mut scores);
+                }
+            } else {
+                let per = heads.div_ceil(threads);
+                std::thread::scope(|sc| {
+                    for (n, group) in per_head.chunks_mut(per * s * d).enumerate() {
+                        let head = &head;
+                        sc.spawn(move || {
+                            let mut scores = vec![];
+                            for (i, out) in group.chunks_exact_mut(s * d).enumerate() {
+                                head(b, n * per + i, out, &mut scores);
+                            }
+                        });
+                    }
+                });
+            }
+            for (h, out) in per_head.chunks_exact(s * d).enumerate() {
+                for (row, o) in out.chunks_exact(d).enumerate() {
+                    ctx[(b * s + row) * c + h * d..][..d].copy_from_slice(o);
+                }
+            }
+        }
+    }
+}
+
+impl Infer for Native {
+    fn hidden(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    fn run(&self, tokens: &Tokens) -> Result<Hidden> {
+        let (c, im) = (self.config.hidden_size, self.config.intermediate_size);
+        let t = tokens.batch * tokens.seq;
+        let eps = self.config.layer_norm_eps as f32;
+        let threads = self.threads;
+        let mut x = vec![0f32; t * c];
+        crate::train::ops::embedding::forward(
+            &mut x,
+            &tokens.ids,
+            &self.word,
+            &self.position,
+            &self.token_type,
+            tokens.seq,
+            c,
+        );
+        let mut y = vec![0f32; t * c];
+        self.emb_ln.forward(&mut y, &x, eps);
+        std::mem::swap(&mut x, &mut y);
+        let (mut qkv, mut ctx, mut inter) = (vec![0f32; t * 3 * c], vec![0f32; t * c], vec![]);
+        for l in &self.layers {
+            l.qkv.forward(&mut qkv, &x, t, threads);
+            self.attention(&mut ctx, &qkv, tokens);
+            // y = ctx · Wᵀ + b + x, then x1 = LayerNorm(y), into x.
+            y.copy_from_slice(&x);
+            gemm_packed(
+                t,
+                &ctx,
+                (c, 1),
+                &l.attention_output.w,
+                &mut y,
+                c,
+                Start::Accumulate,
+                threads,
+            );
+            add_rows(&mut y, &l.attention_output.b);
+            l.ln1.forward(&mut x, &y, eps);
+            // The FFN: gelu(x1 · W1ᵀ + b1) · W2ᵀ + b2 + x1.
+            inter.resize(t * im, 0.0);
+            gemm_packed(
+                t,
+                &x,
+                (c, 1),
+                &l.intermediate.w,
+                &mut inter,
+                im,
+                Start::Zero,
+                threads,
+            );
+            vmath::bias_gelu_in_place(&mut inter, &l.intermediate.b);
+            y.copy_from_slice(&x);
+            gemm_packed(
+                t,
+                &inter,
+                (im, 1),
+                &l.output.w,
+                &mut y,
+                c,
+                Start::Accumulate,
+                threads,
+            );
+            add_rows(&mut y, &l.output.b);
+            l.ln2.forward(&mut x, &y, eps);
+        }
+        Ok(Hidden {
+            data: x,
+            seq: tokens.seq,
+        })
+    }
+}
+
+/// Adds `b` to every row.
+fn add_rows(y: &mut [f32], b: &[f32]) {
+    for row in y.chunks_exact_mut(b.len()) {
+        row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
+    }
+}
