@@ -28,6 +28,7 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    dnabert::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let (layers, hidden, heads) = (
         arg(&args, "--layers", 12),

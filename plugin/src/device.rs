@@ -89,9 +89,10 @@ pub struct Placement {
     /// one).
     #[arg(long, default_value = "cpu")]
     pub device: Device,
-    /// The GPU's matrix products: fp32, or bf16 (mixed precision: bf16 copies of each
-    /// product's inputs, fp32 accumulation; weights, gradients, optimizer state and
-    /// checkpoints stay fp32). The CPU computes in fp32 only.
+    /// The matrix products: fp32, or bf16 (mixed precision: bf16 copies of each product's
+    /// inputs, fp32 accumulation; weights, gradients, optimizer state and checkpoints stay
+    /// fp32). On the CPU only `embed` takes bf16 (its native engine, on CPUs with
+    /// AVX512-BF16); every other CPU stage computes in fp32.
     #[arg(long, default_value = "fp32")]
     pub precision: Precision,
 }

@@ -2,6 +2,7 @@
 //! safetensors or `pytorch_model.bin`), an ONNX export of the encoder, CPU inference through
 //! tract, the `embed` pipeline, and training on CPU and GPU backends.
 
+pub mod alloc;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
@@ -27,3 +28,18 @@ pub mod splice;
 pub mod tokenizer;
 pub mod train;
 pub mod vocab;
+
+/// Keeps freed memory in the process for the next allocation of its size. The engines allocate
+/// and free tensors of megabytes per layer; glibc maps each above its dynamic limit afresh and
+/// returns it at free, so every layer paid page faults and page clearing (with threads, TLB
+/// shootdowns too: 45% of a CPU training step's time went to the kernel, perf). 32 MiB is the
+/// largest limit glibc accepts; larger buffers (a model's gradients) get huge pages instead
+/// (`alloc::HugePages`). Called once, before any thread starts, by the binary and benchmarks.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}

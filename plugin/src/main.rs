@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    dnabert::keep_freed_memory();
     match dnabert::cli::Cli::parse().command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

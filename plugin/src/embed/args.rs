@@ -51,8 +51,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub threads_per_window: usize,
     /// What runs the model on the CPU: tract (the ONNX graph: a folder's own model.onnx, or
-    /// the one exported from its weights), or native (this project's own encoder, the training
-    /// engine's forward). A GPU (--device cuda) always runs native.
+    /// one built from its weights) or native (this project's encoder on its own kernels,
+    /// weights packed at load). Default: tract for a folder with its own model.onnx (used as
+    /// is) or a CPU without AVX-512; native otherwise (measured faster there: see the README's
+    /// Benchmark). A GPU (--device cuda) runs the training engine's encoder.
     #[arg(long, value_enum)]
     pub engine: Option<super::EngineKind>,
     /// No progress output on stderr.
@@ -65,14 +67,21 @@ pub struct Args {
 impl Args {
     /// The pipeline's options: the input fetched if it is a URL, and checked against --sha256.
     pub fn options(self) -> Result<EmbedOptions> {
-        // tract on the CPU; the training engine's encoder on a GPU (bf16 on the CPU refused).
-        let compute = match (self.place.target()?, self.engine) {
-            (None, None | Some(super::EngineKind::Tract)) => Compute::Tract,
-            (None, Some(super::EngineKind::Native)) => Compute::Native,
-            (Some(_), Some(super::EngineKind::Tract)) => {
+        use super::EngineKind::{Native, Tract};
+        use crate::device::{Device, Precision};
+        let compute = match (self.place.device, self.place.precision, self.engine) {
+            (Device::Cpu, Precision::F32, None) => Compute::Auto,
+            (Device::Cpu, Precision::F32, Some(Tract)) => Compute::Tract,
+            (Device::Cpu, p, Some(Native)) => Compute::Native(p),
+            // Reduced precision on the CPU: the native engine's bf16 products.
+            (Device::Cpu, p, None) => Compute::Native(p),
+            (Device::Cpu, p, Some(Tract)) => {
+                anyhow::bail!("--precision {p} runs on the native engine (--engine native); tract computes in fp32")
+            }
+            (Device::Cuda(_), _, Some(Tract)) => {
                 anyhow::bail!("--engine tract runs on the CPU only; a GPU runs the native engine")
             }
-            (Some(_), _) => Compute::Backend(self.place),
+            (Device::Cuda(_), _, _) => Compute::Backend(self.place),
         };
         Ok(EmbedOptions {
             input: crate::remote::local_checked(&self.input, self.sha256.as_deref())?,

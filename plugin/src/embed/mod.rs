@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::train::ops::gemm::Kernels;
+
 pub use args::Args;
 pub use output::{Rows, INDEX_HEADER};
 
@@ -41,11 +43,17 @@ pub enum EngineKind {
 /// What runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compute {
-    /// tract on the CPU: the default, and the fastest on a CPU.
+    /// The CPU's default: tract when the folder has its own `model.onnx` (the graph is then
+    /// the model, used as is) or the CPU has no AVX-512; the native engine otherwise (measured
+    /// 1.4-1.9x tract's speed on AVX-512, `benches/embed_peers.py`; on AVX2 only, where its
+    /// products fall back to `matrixmultiply`, it has not been measured against tract).
     #[default]
+    Auto,
+    /// tract on the CPU.
     Tract,
-    /// The native CPU engine (`native.rs`): the encoder on our own kernels.
-    Native,
+    /// The native CPU engine (`native.rs`): the encoder on our own kernels, its linear
+    /// layers' products in this precision (bf16: CPUs with AVX512-BF16).
+    Native(crate::device::Precision),
     /// The training engine's encoder on a backend: a GPU (`embed --device cuda`, experimental:
     /// not yet run on a GPU), or the CPU backend, where the GPU path's logic is checkable
     /// against tract.
@@ -131,8 +139,16 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         bail!("--threads and --threads-per-window must be at least 1, and --threads-per-window at most --threads");
     }
     let workers = opts.threads / opts.threads_per_window;
-    let (engine, workers): (std::sync::Arc<dyn crate::engine::Infer>, usize) = match opts.compute {
-        Compute::Tract => {
+    let compute = match opts.compute {
+        Compute::Auto if model.onnx_path().is_file() => Compute::Tract,
+        Compute::Auto if crate::train::ops::gemm::kernels() == Kernels::Avx512 => {
+            Compute::Native(crate::device::Precision::F32)
+        }
+        Compute::Auto => Compute::Tract,
+        other => other,
+    };
+    let (engine, workers): (std::sync::Arc<dyn crate::engine::Infer>, usize) = match compute {
+        Compute::Tract | Compute::Auto => {
             crate::engine::set_threads(opts.threads_per_window);
             let (graph, _) = model.graph()?;
             let mut engine =
@@ -140,8 +156,12 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
             engine.specialise(opts.batch_size, window + 2)?;
             (std::sync::Arc::new(engine), workers)
         }
-        Compute::Native => (
-            std::sync::Arc::new(native::Native::new(&model, opts.threads_per_window)?),
+        Compute::Native(precision) => (
+            std::sync::Arc::new(native::Native::new(
+                &model,
+                opts.threads_per_window,
+                precision,
+            )?),
             workers,
         ),
         Compute::Backend(place) => {

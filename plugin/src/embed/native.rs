@@ -1,5 +1,7 @@
 //! The native CPU engine (`embed --engine native`): BERT's encoder forward for inference on
-//! our own kernels, weights packed once at load (`train::ops::gemm`).
+//! our own kernels, weights packed once at load (`train::ops::gemm`). With `--precision bf16`
+//! (CPUs with AVX512-BF16) the linear layers' products take bf16 inputs and sum in fp32;
+//! attention, LayerNorm and GELU stay fp32.
 //!
 //! The same arithmetic as the training engine's forward (`train::encoder`, with dropout off)
 //! and under the same checkpoint names, minus what inference does not need: nothing is kept
@@ -11,54 +13,57 @@
 use anyhow::Result;
 
 use crate::config::BertConfig;
+use crate::device::Precision;
 use crate::engine::{Hidden, Infer};
 use crate::layout::{self, embeddings, Layout};
 use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokens;
-use crate::train::ops::gemm::{gemm_packed, gemm_strided, PackedB, Start};
+use crate::train::ops::gemm::{bf16, gemm_packed, gemm_strided, PackedB, Start};
 use crate::train::ops::{layernorm, vmath};
 use crate::train::params::Params;
 use crate::train::store;
 
+/// A linear layer's weight, packed for the products of its precision.
+enum Weight {
+    F32(PackedB),
+    Bf16(bf16::PackedBf16),
+}
+
 /// A linear layer `y = x · Wᵀ + b`, W packed.
 struct Linear {
-    w: PackedB,
+    w: Weight,
     b: Vec<f32>,
+    i: usize,
 }
 
 impl Linear {
     /// The layers `names` (each `{name}.weight`, `.bias`, all `i` wide) as one, outputs side
     /// by side.
-    fn load(params: &Params, names: &[&str], i: usize) -> Self {
+    fn load(params: &Params, names: &[&str], i: usize, precision: Precision) -> Self {
         let mut w = vec![];
         let mut b = vec![];
         for n in names {
             w.extend_from_slice(params.get(&format!("{n}.weight")));
             b.extend_from_slice(params.get(&format!("{n}.bias")));
         }
-        Linear {
-            w: PackedB::new(i, b.len(), &w, (1, i)),
-            b,
-        }
+        let w = match precision {
+            Precision::F32 => Weight::F32(PackedB::new(i, b.len(), &w, (1, i))),
+            Precision::Bf16 => Weight::Bf16(bf16::PackedBf16::new(i, b.len(), &w, (1, i))),
+        };
+        Linear { w, b, i }
     }
 
     fn out(&self) -> usize {
         self.b.len()
     }
 
-    /// y (rows × out) = x (rows × in) · Wᵀ + b.
+    /// y (rows × out) = x (rows × in) · Wᵀ + b. bf16 products run on one thread.
     fn forward(&self, y: &mut [f32], x: &[f32], rows: usize, threads: usize) {
-        let i = self.w.k;
-        gemm_packed(
-            rows,
-            x,
-            (i, 1),
-            &self.w,
-            y,
-            self.out(),
-            Start::Bias(&self.b),
-            threads,
-        );
+        let (i, o) = (self.i, self.out());
+        match &self.w {
+            Weight::F32(w) => gemm_packed(rows, x, (i, 1), w, y, o, Start::Bias(&self.b), threads),
+            Weight::Bf16(w) => bf16::gemm_bias(rows, x, w, y, o, &self.b),
+        }
     }
 }
 
@@ -105,7 +110,12 @@ pub struct Native {
 
 impl Native {
     /// The model folder's encoder weights (any head the checkpoint has is not loaded).
-    pub fn new(model: &ModelDir, threads: usize) -> Result<Self> {
+    pub fn new(model: &ModelDir, threads: usize, precision: Precision) -> Result<Self> {
+        if precision == Precision::Bf16 && !bf16::available() {
+            anyhow::bail!(
+                "--precision bf16 on the CPU needs AVX512-BF16, which this CPU does not have; use fp32"
+            );
+        }
         let (params, _) = store::load(model, Layout::Encoder, |_| false)?;
         let config = model.config.clone();
         let h = config.hidden_size;
@@ -113,11 +123,16 @@ impl Native {
             .map(|l| {
                 let n = layout::layer(l);
                 Layer {
-                    qkv: Linear::load(&params, &[&n.query, &n.key, &n.value], h),
-                    attention_output: Linear::load(&params, &[&n.attention_output], h),
+                    qkv: Linear::load(&params, &[&n.query, &n.key, &n.value], h, precision),
+                    attention_output: Linear::load(&params, &[&n.attention_output], h, precision),
                     ln1: Norm::load(&params, &n.attention_layer_norm),
-                    intermediate: Linear::load(&params, &[&n.intermediate], h),
-                    output: Linear::load(&params, &[&n.output], config.intermediate_size),
+                    intermediate: Linear::load(&params, &[&n.intermediate], h, precision),
+                    output: Linear::load(
+                        &params,
+                        &[&n.output],
+                        config.intermediate_size,
+                        precision,
+                    ),
                     ln2: Norm::load(&params, &n.output_layer_norm),
                 }
             })
@@ -207,44 +222,15 @@ impl Infer for Native {
             l.qkv.forward(&mut qkv, &x, t, threads);
             self.attention(&mut ctx, &qkv, tokens);
             // y = ctx · Wᵀ + b + x, then x1 = LayerNorm(y), into x.
-            y.copy_from_slice(&x);
-            gemm_packed(
-                t,
-                &ctx,
-                (c, 1),
-                &l.attention_output.w,
-                &mut y,
-                c,
-                Start::Accumulate,
-                threads,
-            );
-            add_rows(&mut y, &l.attention_output.b);
+            l.attention_output.forward(&mut y, &ctx, t, threads);
+            add(&mut y, &x);
             l.ln1.forward(&mut x, &y, eps);
             // The FFN: gelu(x1 · W1ᵀ + b1) · W2ᵀ + b2 + x1.
             inter.resize(t * im, 0.0);
-            gemm_packed(
-                t,
-                &x,
-                (c, 1),
-                &l.intermediate.w,
-                &mut inter,
-                im,
-                Start::Zero,
-                threads,
-            );
-            vmath::bias_gelu_in_place(&mut inter, &l.intermediate.b);
-            y.copy_from_slice(&x);
-            gemm_packed(
-                t,
-                &inter,
-                (im, 1),
-                &l.output.w,
-                &mut y,
-                c,
-                Start::Accumulate,
-                threads,
-            );
-            add_rows(&mut y, &l.output.b);
+            l.intermediate.forward(&mut inter, &x, t, threads);
+            vmath::gelu_in_place(&mut inter);
+            l.output.forward(&mut y, &inter, t, threads);
+            add(&mut y, &x);
             l.ln2.forward(&mut x, &y, eps);
         }
         Ok(Hidden {
@@ -254,9 +240,7 @@ impl Infer for Native {
     }
 }
 
-/// Adds `b` to every row.
-fn add_rows(y: &mut [f32], b: &[f32]) {
-    for row in y.chunks_exact_mut(b.len()) {
-        row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
-    }
+/// `y += x`.
+fn add(y: &mut [f32], x: &[f32]) {
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += x);
 }

@@ -1,5 +1,6 @@
-//! The CPU backend: host vectors, the Rust kernels of `ops` (GEMMs through `matrixmultiply`),
-//! and one replica per thread, each with a share of the batch's rows.
+//! The CPU backend: host vectors, the Rust kernels of `ops` (GEMMs in `ops::gemm`), and one
+//! replica per thread, each with a share of the batch's rows; within a replica, products,
+//! attention heads and the large elementwise ops use its share of the threads.
 
 use std::ops::Range;
 
@@ -17,6 +18,20 @@ impl Cpu {
     pub fn new(threads: usize) -> Self {
         Self {
             threads: threads.max(1),
+        }
+    }
+}
+
+impl Cpu {
+    /// The chunk length that splits an elementwise op of `n` values over the threads (all
+    /// of it on one, below a size where a thread costs more than it saves). The ops are
+    /// elementwise: the split does not change a result.
+    fn chunk(&self, n: usize) -> usize {
+        const MIN: usize = 1 << 16;
+        if n < MIN || self.threads == 1 {
+            n.max(1)
+        } else {
+            n.div_ceil(self.threads).max(MIN / 4)
         }
     }
 }
@@ -82,10 +97,20 @@ impl Backend for Cpu {
     }
 
     fn gelu_forward(&self, y: &mut [f32], x: &[f32]) {
-        gelu::forward(y, x)
+        let per = self.chunk(y.len());
+        std::thread::scope(|s| {
+            for (y, x) in y.chunks_mut(per).zip(x.chunks(per)) {
+                s.spawn(move || gelu::forward(y, x));
+            }
+        });
     }
     fn gelu_backward(&self, dx: &mut [f32], dy: &[f32], x: &[f32]) {
-        gelu::backward(dx, dy, x)
+        let per = self.chunk(dx.len());
+        std::thread::scope(|s| {
+            for ((dx, dy), x) in dx.chunks_mut(per).zip(dy.chunks(per)).zip(x.chunks(per)) {
+                s.spawn(move || gelu::backward(dx, dy, x));
+            }
+        });
     }
     fn tanh_forward(&self, x: &mut [f32]) {
         x.iter_mut().for_each(|x| *x = x.tanh());
@@ -197,7 +222,18 @@ impl Backend for Cpu {
         sh: &Shape,
         dropout: (f32, u64),
     ) {
-        attention::forward(ctx, probs, drop_mask, q, k, v, mask, sh, dropout)
+        attention::forward(
+            ctx,
+            probs,
+            drop_mask,
+            q,
+            k,
+            v,
+            mask,
+            sh,
+            dropout,
+            self.threads,
+        )
     }
     fn attention_backward(
         &self,
@@ -212,7 +248,19 @@ impl Backend for Cpu {
         drop_mask: &[f32],
         sh: &Shape,
     ) {
-        attention::backward(dq, dk, dv, dctx, q, k, v, probs, drop_mask, sh)
+        attention::backward(
+            dq,
+            dk,
+            dv,
+            dctx,
+            q,
+            k,
+            v,
+            probs,
+            drop_mask,
+            sh,
+            self.threads,
+        )
     }
     fn cross_entropy(&self, dlogits: &mut [f32], logits: &[f32], labels: &[i64], v: usize) -> f32 {
         cross_entropy::forward_backward(dlogits, logits, labels, v)
@@ -227,6 +275,16 @@ impl Backend for Cpu {
         step: u64,
         decay: bool,
     ) {
-        opt.update(p, g, m, v, step, decay)
+        let per = self.chunk(p.len());
+        std::thread::scope(|s| {
+            for (((p, g), m), v) in p
+                .chunks_mut(per)
+                .zip(g.chunks(per))
+                .zip(m.chunks_mut(per))
+                .zip(v.chunks_mut(per))
+            {
+                s.spawn(move || opt.update(p, g, m, v, step, decay));
+            }
+        });
     }
 }

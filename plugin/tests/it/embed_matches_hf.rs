@@ -297,3 +297,62 @@ fn embed_on_the_gpu_matches_hf() {
         });
     }
 }
+
+/// Both CPU engines, whichever the default picks on this machine: tract on the ONNX graph built
+/// from the weights, and the native engine (on the AVX-512 kernels where the CPU has them, else
+/// on `matrixmultiply`), with windows split over two threads and padded batches.
+#[test]
+fn each_cpu_engine_matches_hf() {
+    use dnabert::device::Precision;
+    use dnabert::embed::Compute;
+    for compute in [Compute::Tract, Compute::Native(Precision::F32)] {
+        check("tiny-k6", "expected_k6.safetensors", "tokens", |o| {
+            o.compute = compute
+        });
+        check("tiny-k6", "expected_k6.safetensors", "tokens_w100", |o| {
+            o.compute = compute;
+            o.window_tokens = Some(100);
+            o.overlap_tokens = Some(20);
+            o.batch_size = 4;
+            o.threads_per_window = 2;
+        });
+        check("tiny-k3-base", "expected_k3.safetensors", "mean", |o| {
+            o.compute = compute;
+            o.pooling = Pooling::Mean
+        });
+        check("tiny-k3-base", "expected_k3.safetensors", "cls", |o| {
+            o.compute = compute;
+            o.pooling = Pooling::Cls
+        });
+    }
+}
+
+/// The native engine's bf16 products (CPUs with AVX512-BF16; skips elsewhere) within 1e-2 of
+/// the largest magnitude, the GPU's bf16 bound.
+#[test]
+fn native_bf16_on_the_cpu_is_within_its_bound() {
+    use dnabert::device::Precision;
+    use dnabert::embed::Compute;
+    if !dnabert::train::ops::gemm::bf16::available() {
+        eprintln!("SKIPPED: this CPU has no AVX512-BF16");
+        return;
+    }
+    let bf16 = Compute::Native(Precision::Bf16);
+    check_within(
+        Bound::OfScale(1e-2),
+        "tiny-k6",
+        "expected_k6.safetensors",
+        "tokens",
+        |o| o.compute = bf16,
+    );
+    check_within(
+        Bound::OfScale(1e-2),
+        "tiny-k3-base",
+        "expected_k3.safetensors",
+        "mean",
+        |o| {
+            o.compute = bf16;
+            o.pooling = Pooling::Mean
+        },
+    );
+}

@@ -95,12 +95,10 @@ vectorised! {
 }
 
 vectorised! {
-    /// In place: `x = gelu(x + bias)` for rows of `bias.len()`.
-    pub fn bias_gelu_in_place(x: &mut [f32], bias: &[f32]) {
-        for row in x.chunks_exact_mut(bias.len()) {
-            for (x, &b) in row.iter_mut().zip(bias) {
-                *x = gelu(*x + b);
-            }
+    /// In place: `x = gelu(x)`.
+    pub fn gelu_in_place(x: &mut [f32]) {
+        for x in x.iter_mut() {
+            *x = gelu(*x);
         }
     }
 }

@@ -11,6 +11,11 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod bf16;
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "bf16_unavailable.rs"]
+pub mod bf16;
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
