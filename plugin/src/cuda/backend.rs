@@ -184,6 +184,7 @@ impl Gpu {
         let inputs = match self.precision {
             Precision::F32 => cudaDataType::CUDA_R_32F,
             Precision::Bf16 => cudaDataType::CUDA_R_16BF,
+            Precision::Int8 => unreachable!("int8 is refused for a GPU by Placement::target"),
         };
         let alpha = 1.0f32;
         for g in gemms {
@@ -259,6 +260,7 @@ impl Gpu {
     fn operand(&self, ptr: u64, len: usize) -> Operand {
         match self.precision {
             Precision::F32 => Operand { ptr, _copy: None },
+            Precision::Int8 => unreachable!("int8 is refused for a GPU by Placement::target"),
             Precision::Bf16 => {
                 // SAFETY: every element is written by the cast before any product reads it.
                 let copy = unsafe { self.stream.alloc::<u16>(len) }.expect("device allocation");

@@ -31,6 +31,7 @@ fn rel(g: &Gpu) -> f32 {
     match g.precision() {
         Precision::F32 => 1e-4,
         Precision::Bf16 => 1e-2,
+        Precision::Int8 => unreachable!("a GPU has no int8 products"),
     }
 }
 

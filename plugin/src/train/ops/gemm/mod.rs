@@ -16,6 +16,11 @@ pub mod bf16;
 #[cfg(not(target_arch = "x86_64"))]
 #[path = "bf16_unavailable.rs"]
 pub mod bf16;
+#[cfg(target_arch = "x86_64")]
+pub mod int8;
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "int8_unavailable.rs"]
+pub mod int8;
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
