@@ -1,14 +1,16 @@
 //! int8 products on AVX512-VNNI (`vpdpbusd`, 64 multiply-adds per instruction where fp32's FMA
 //! does 16), for inference (`embed --precision int8`): dynamic quantisation as ONNX Runtime's
-//! `quantize_dynamic` does it, but finer-grained — each weight column (output feature) and
-//! each activation row (token) has its own scale, symmetric, so one outlier token or feature
-//! does not coarsen the rest. Weights are quantised and packed once, at load; each product
-//! quantises its A (`quantise_rows`) and sums in exact i32:
+//! `quantize_dynamic` does it, but finer-grained — each weight column (output feature) has its
+//! own symmetric scale, each activation row (token) its own range, so one outlier token or
+//! feature does not coarsen the rest. Activations are asymmetric u8 (`x ≈ mn + sa · qa`, qa in
+//! 0..=255, what the instruction takes): GELU's outputs, which the FFN's second product reads,
+//! lie in [-0.17, max], and a symmetric code would spend half its steps on negatives that do
+//! not occur. Weights are quantised and packed once, at load; each product quantises its A
+//! (`quantise_rows`) and sums in exact i32:
 //!
-//! `C[i, j] = sa[i] · sw[j] · Σ_k qa[i, k] · qw[k, j] + bias[j]`,
+//! `C[i, j] = sa[i] · sw[j] · Σ_k qa[i, k] · qw[k, j] + mn[i] · sw[j] · Σ_k qw[k, j] + bias[j]`.
 //!
-//! with qa stored as u8 (`qa + 128`, what the instruction takes) and `128 · Σ_k qw[k, j]`
-//! subtracted after. |qa|, |qw| ≤ 127: at k = 3072 the sum stays below 2³¹.
+//! qa ≤ 255, |qw| ≤ 127: at k = 3072 the sum stays below 2³¹.
 //! B is packed as k-quads (each column's four consecutive k side by side), in panels of `NR`
 //! columns; A in tiles of `MR` rows. No k blocking: a panel (k × 32 bytes, 96 KiB at
 //! k = 3072) streams from L2 at a fraction of the rate the arithmetic could take it.
@@ -32,9 +34,10 @@ pub struct PackedInt8 {
     pub n: usize,
     quads: usize,
     data: Vec<i8>,
-    /// Per column: the scale, and 128 · Σ_k q (the u8 offset's share), padded to panels.
+    /// Per column: the scale, and scale · Σ_k q (what a row's minimum multiplies), padded
+    /// to panels.
     scale: Vec<f32>,
-    offset: Vec<i32>,
+    offset: Vec<f32>,
 }
 
 /// Symmetric quantisation of values whose largest magnitude is `max`: (scale, 1 / scale).
@@ -53,7 +56,7 @@ impl PackedInt8 {
         let quads = k.div_ceil(4);
         let panels = n.div_ceil(NR);
         let mut data = vec![0i8; panels * quads * NR * 4];
-        let (mut scale, mut offset) = (vec![0f32; panels * NR], vec![0i32; panels * NR]);
+        let (mut scale, mut offset) = (vec![0f32; panels * NR], vec![0f32; panels * NR]);
         for j in 0..n {
             let col = |p: usize| b[p * rs + j * cs];
             let max = (0..k).fold(0f32, |m, p| m.max(col(p).abs()));
@@ -66,7 +69,7 @@ impl PackedInt8 {
                 sum += q as i32;
                 data[((jp * quads + p / 4) * NR + jj) * 4 + p % 4] = q;
             }
-            offset[j] = 128 * sum;
+            offset[j] = s * sum as f32;
         }
         PackedInt8 {
             k,
@@ -79,10 +82,19 @@ impl PackedInt8 {
     }
 }
 
+/// A quantised (u8, row-major, k padded to quads), its rows' (scale, minimum), and its tiles.
+struct Scratch {
+    q: Vec<u8>,
+    range: Vec<[f32; 2]>,
+    tiles: Vec<u32>,
+}
+
 thread_local! {
-    /// A quantised (u8, row-major, k padded to quads), its row scales, and its tiles.
-    static A_INT8: RefCell<(Vec<u8>, Vec<f32>, Vec<u32>)> =
-        const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// A quantised (u8, row-major, k padded to quads), its rows' (scale, minimum), and its
+    /// tiles.
+    static A_INT8: RefCell<Scratch> = const {
+        RefCell::new(Scratch { q: Vec::new(), range: Vec::new(), tiles: Vec::new() })
+    };
 }
 
 /// `C (m × n, rows `ldc` apart) = bias + A (m × k, row-major) · B`, one thread.
@@ -98,8 +110,8 @@ pub fn gemm_bias(m: usize, a: &[f32], b: &PackedInt8, c: &mut [f32], ldc: usize,
     unsafe { run(m, a, b, c.as_mut_ptr(), ldc, &padded) }
 }
 
-/// Each row of A (m × k) as u8 (`round(x / scale) + 128`), k padded with 128s (zero) to
-/// `4 · quads`; the row scales into `scale`.
+/// Each row of A (m × k) as u8 (`round((x - mn) / sa)`), k padded to `4 · quads` (the
+/// padding meets zero weights); each row's (sa, mn) into `range`.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn quantise_rows(
     a: &[f32],
@@ -107,38 +119,44 @@ unsafe fn quantise_rows(
     k: usize,
     quads: usize,
     q: &mut Vec<u8>,
-    scale: &mut Vec<f32>,
+    range: &mut Vec<[f32; 2]>,
 ) {
     let width = 4 * quads;
     q.clear();
-    q.resize(m * width, 128);
-    scale.clear();
+    q.resize(m * width, 0);
+    range.clear();
     for (row, out) in a.chunks_exact(k).take(m).zip(q.chunks_exact_mut(width)) {
         let whole = k / 16;
-        let mut vmax = _mm512_setzero_ps();
+        let (mut vmin, mut vmax) = (_mm512_set1_ps(f32::MAX), _mm512_set1_ps(f32::MIN));
         for i in 0..whole {
-            vmax = _mm512_max_ps(
-                vmax,
-                _mm512_abs_ps(_mm512_loadu_ps(row.as_ptr().add(16 * i))),
-            );
+            let v = _mm512_loadu_ps(row.as_ptr().add(16 * i));
+            vmin = _mm512_min_ps(vmin, v);
+            vmax = _mm512_max_ps(vmax, v);
         }
-        let mut max = _mm512_reduce_max_ps(vmax);
+        let (mut mn, mut mx) = (_mm512_reduce_min_ps(vmin), _mm512_reduce_max_ps(vmax));
         for &x in &row[16 * whole..] {
-            max = max.max(x.abs());
+            mn = mn.min(x);
+            mx = mx.max(x);
         }
-        let (s, inv) = scales(max);
-        scale.push(s);
-        let vinv = _mm512_set1_ps(inv);
-        let bias = _mm512_set1_epi32(128);
+        let sa = (mx - mn) / 255.0;
+        let inv = if sa > 0.0 && sa.is_finite() {
+            1.0 / sa
+        } else {
+            0.0
+        };
+        range.push([sa, mn]);
+        let (vinv, vmn) = (_mm512_set1_ps(inv), _mm512_set1_ps(mn));
         for i in 0..whole {
-            let v = _mm512_mul_ps(_mm512_loadu_ps(row.as_ptr().add(16 * i)), vinv);
-            // Round to nearest (the default rounding mode), shift into u8's range, narrow.
-            let iv = _mm512_add_epi32(_mm512_cvtps_epi32(v), bias);
-            let bytes = _mm512_cvtusepi32_epi8(iv);
+            let v = _mm512_mul_ps(
+                _mm512_sub_ps(_mm512_loadu_ps(row.as_ptr().add(16 * i)), vmn),
+                vinv,
+            );
+            // Round to nearest (the default rounding mode), narrow with unsigned saturation.
+            let bytes = _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(v));
             _mm_storeu_si128(out.as_mut_ptr().add(16 * i) as *mut __m128i, bytes);
         }
         for (o, &x) in out[16 * whole..k].iter_mut().zip(&row[16 * whole..]) {
-            *o = ((x * inv).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
+            *o = ((x - mn) * inv).round().clamp(0.0, 255.0) as u8;
         }
     }
 }
@@ -147,53 +165,59 @@ unsafe fn quantise_rows(
 unsafe fn run(m: usize, a: &[f32], b: &PackedInt8, c: *mut f32, ldc: usize, bias: &[f32]) {
     let (k, n, quads) = (b.k, b.n, b.quads);
     let tiles = m.div_ceil(MR);
-    A_INT8.with_borrow_mut(|(q, row_scale, packed)| {
-        quantise_rows(a, m, k, quads, q, row_scale);
-        row_scale.resize(tiles * MR, 0.0);
-        packed.clear();
-        packed.resize(tiles * quads * MR, 0x8080_8080);
-        for (t, tile) in packed.chunks_exact_mut(quads * MR).enumerate() {
-            let rows = (m - t * MR).min(MR);
-            for (p, step) in tile.chunks_exact_mut(MR).enumerate() {
-                for (r, x) in step.iter_mut().enumerate().take(rows) {
-                    let at = (t * MR + r) * 4 * quads + 4 * p;
-                    *x = u32::from_le_bytes(q[at..at + 4].try_into().unwrap());
+    A_INT8.with_borrow_mut(
+        |Scratch {
+             q,
+             range,
+             tiles: packed,
+         }| {
+            quantise_rows(a, m, k, quads, q, range);
+            range.resize(tiles * MR, [0.0; 2]);
+            packed.clear();
+            packed.resize(tiles * quads * MR, 0);
+            for (t, tile) in packed.chunks_exact_mut(quads * MR).enumerate() {
+                let rows = (m - t * MR).min(MR);
+                for (p, step) in tile.chunks_exact_mut(MR).enumerate() {
+                    for (r, x) in step.iter_mut().enumerate().take(rows) {
+                        let at = (t * MR + r) * 4 * quads + 4 * p;
+                        *x = u32::from_le_bytes(q[at..at + 4].try_into().unwrap());
+                    }
                 }
             }
-        }
-        for j in 0..n.div_ceil(NR) {
-            let panel = b.data.as_ptr().add(j * quads * NR * 4);
-            let cols = (n - j * NR).min(NR);
-            let epilogue = Epilogue {
-                bias: bias.as_ptr().add(j * NR),
-                col_scale: b.scale.as_ptr().add(j * NR),
-                offset: b.offset.as_ptr().add(j * NR),
-            };
-            for t in 0..tiles {
-                let rows = (m - t * MR).min(MR);
-                let at = packed.as_ptr().add(t * quads * MR);
-                let out = c.add(t * MR * ldc + j * NR);
-                tile(
-                    quads,
-                    at,
-                    panel,
-                    out,
-                    ldc,
-                    rows,
-                    cols,
-                    row_scale.as_ptr().add(t * MR),
-                    &epilogue,
-                );
+            for j in 0..n.div_ceil(NR) {
+                let panel = b.data.as_ptr().add(j * quads * NR * 4);
+                let cols = (n - j * NR).min(NR);
+                let epilogue = Epilogue {
+                    bias: bias.as_ptr().add(j * NR),
+                    col_scale: b.scale.as_ptr().add(j * NR),
+                    offset: b.offset.as_ptr().add(j * NR),
+                };
+                for t in 0..tiles {
+                    let rows = (m - t * MR).min(MR);
+                    let at = packed.as_ptr().add(t * quads * MR);
+                    let out = c.add(t * MR * ldc + j * NR);
+                    tile(
+                        quads,
+                        at,
+                        panel,
+                        out,
+                        ldc,
+                        rows,
+                        cols,
+                        range.as_ptr().add(t * MR),
+                        &epilogue,
+                    );
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// A panel's per-column terms, `NR` each.
 struct Epilogue {
     bias: *const f32,
     col_scale: *const f32,
-    offset: *const i32,
+    offset: *const f32,
 }
 
 /// One tile: `rows` × `cols` of C over all k, written as floats.
@@ -207,7 +231,7 @@ unsafe fn tile(
     ldc: usize,
     rows: usize,
     cols: usize,
-    row_scale: *const f32,
+    range: *const [f32; 2],
     e: &Epilogue,
 ) {
     let mut acc = [[_mm512_setzero_si512(); 2]; MR];
@@ -233,16 +257,17 @@ unsafe fn tile(
     };
     let masks = [m(cols), m(cols.saturating_sub(16))];
     for (r, acc) in acc.iter().enumerate().take(rows) {
-        let sa = _mm512_set1_ps(*row_scale.add(r));
+        let [sa, mn] = *range.add(r);
+        let (sa, mn) = (_mm512_set1_ps(sa), _mm512_set1_ps(mn));
         for h in 0..2 {
-            let exact =
-                _mm512_sub_epi32(acc[h], _mm512_loadu_si512(e.offset.add(16 * h) as *const _));
-            let scale = _mm512_mul_ps(sa, _mm512_loadu_ps(e.col_scale.add(16 * h)));
-            let y = _mm512_fmadd_ps(
-                _mm512_cvtepi32_ps(exact),
-                scale,
+            let sw = _mm512_loadu_ps(e.col_scale.add(16 * h));
+            // mn · sw · Σqw + bias, then + sa · sw · acc
+            let base = _mm512_fmadd_ps(
+                mn,
+                _mm512_loadu_ps(e.offset.add(16 * h)),
                 _mm512_loadu_ps(e.bias.add(16 * h)),
             );
+            let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[h]), _mm512_mul_ps(sa, sw), base);
             _mm512_mask_storeu_ps(c.add(r * ldc + 16 * h), masks[h], y);
         }
     }
@@ -253,7 +278,8 @@ mod tests {
     use super::*;
 
     /// Within the quantisation's own bound: each product term is off by at most
-    /// (|a|·sw/2 + |w|·sa/2 + sa·sw/4), summed over k.
+    /// (|a|·sw/2 + |w|·sa/2 + sa·sw/4), summed over k (sw = max|w| / 127 per column,
+    /// sa = (max − min) / 255 per row).
     #[test]
     fn matches_a_reference_within_the_quantisation_bound() {
         if !available() {
@@ -273,7 +299,10 @@ mod tests {
             gemm_bias(m, &a, &packed, &mut c, n, &bias);
             for i in 0..m {
                 let ra = &a[i * k..][..k];
-                let sa = ra.iter().fold(0f32, |x, v| x.max(v.abs())) as f64 / 127.0;
+                let (lo, hi) = ra
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                let sa = (hi - lo) as f64 / 255.0;
                 for j in 0..n {
                     let rw = &w[j * k..][..k];
                     let sw = rw.iter().fold(0f32, |x, v| x.max(v.abs())) as f64 / 127.0;
