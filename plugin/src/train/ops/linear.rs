@@ -1,10 +1,11 @@
 //! `y = x · Wᵀ + b`, with `W` stored (out, in) as `torch.nn.Linear` does.
 //!
-//! `threads` > 1 splits the matrix products into blocks of rows (of y and dx: tokens; of dW:
-//! output features), one per scoped thread: each block is the same arithmetic as unsplit, so
-//! results do not depend on the thread count.
+//! B is packed once per product (`ops::gemm`); `threads` > 1 splits the rows (of y and dx:
+//! tokens; of dW: output features) into blocks, one per scoped thread: each block is the same
+//! arithmetic as unsplit, so results do not depend on the thread count.
 
-use super::{gemm_strided, rm, tr};
+use super::gemm::{gemm_packed, PackedB, Start};
+use super::{rm, tr};
 
 /// Below this many multiply-adds a product stays on one thread.
 const PAR_MIN: usize = 1 << 20;
@@ -35,6 +36,25 @@ fn par_rows(
     });
 }
 
+/// `C (rows × n) start + A · B` with B packed once and the rows of A and C split over the
+/// threads, each thread packing only its own rows of A.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    rows: usize,
+    a: &[f32],
+    a_strides: (usize, usize),
+    b: &PackedB,
+    c: &mut [f32],
+    start: Start<'_>,
+    threads: usize,
+) {
+    let (ars, _) = a_strides;
+    let n = b.n;
+    par_rows(c, rows, n, threads, rows * b.k * n, |r0, rows, c| {
+        gemm_packed(rows, &a[r0 * ars..], a_strides, b, c, n, start, 1);
+    });
+}
+
 /// x: T × I, w: O × I, b: O → y: T × O.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
@@ -47,12 +67,8 @@ pub fn forward(
     o: usize,
     threads: usize,
 ) {
-    par_rows(y, t, o, threads, t * i * o, |r0, rows, y| {
-        for row in y.chunks_exact_mut(o) {
-            row.copy_from_slice(&b[..o]);
-        }
-        gemm_strided(rows, i, o, &x[r0 * i..], rm(i), w, tr(i), y, rm(o), 1.0);
-    });
+    let wt = PackedB::new(i, o, w, tr(i));
+    product(t, x, rm(i), &wt, y, Start::Bias(&b[..o]), threads);
 }
 
 /// Accumulates dx (T × I), dw (O × I) and db (O) from dy (T × O).
@@ -69,12 +85,14 @@ pub fn backward(
     o: usize,
     threads: usize,
 ) {
-    par_rows(dx, t, i, threads, t * i * o, |r0, rows, dx| {
-        gemm_strided(rows, o, i, &dy[r0 * o..], rm(o), w, rm(i), dx, rm(i), 1.0);
-    });
-    // dW rows are output features: dW[f] += Σ_t dy[t, f] · x[t]
+    // dx += dy · W
+    let wp = PackedB::new(o, i, w, rm(i));
+    product(t, dy, rm(o), &wp, dx, Start::Accumulate, threads);
+    // dW += dyᵀ · x: rows are output features, dW[f] += Σ_t dy[t, f] · x[t]
+    let xp = PackedB::new(t, i, x, rm(i));
+    let a_strides = tr(o);
     par_rows(dw, o, i, threads, t * i * o, |f0, rows, dw| {
-        gemm_strided(rows, t, i, &dy[f0..], tr(o), x, rm(i), dw, rm(i), 1.0);
+        gemm_packed(rows, &dy[f0..], a_strides, &xp, dw, i, Start::Accumulate, 1);
     });
     for row in dy[..t * o].chunks_exact(o) {
         for (g, d) in db.iter_mut().zip(row) {

@@ -111,10 +111,20 @@ impl PackedB {
                 self.data.resize(n.div_ceil(NR) * k * NR, 0.0);
                 for (jp, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
                     let cols = (n - jp * NR).min(NR);
-                    for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                        let src = p * rs + jp * NR * cs;
-                        for (j, x) in row[..cols].iter_mut().enumerate() {
-                            *x = b[src + j * cs];
+                    let b = &b[jp * NR * cs..];
+                    // Read B along its contiguous axis: a transposed weight (rs = 1) read
+                    // across its columns touches a new cache line for every element.
+                    if rs < cs {
+                        for j in 0..cols {
+                            for (p, x) in panel.iter_mut().skip(j).step_by(NR).enumerate() {
+                                *x = b[p * rs + j * cs];
+                            }
+                        }
+                    } else {
+                        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                            for (j, x) in row[..cols].iter_mut().enumerate() {
+                                *x = b[p * rs + j * cs];
+                            }
                         }
                     }
                 }
