@@ -67,7 +67,7 @@ pub fn forward(
     o: usize,
     threads: usize,
 ) {
-    let wt = PackedB::new(i, o, w, tr(i));
+    let wt = PackedB::new_threaded(i, o, w, tr(i), threads);
     product(t, x, rm(i), &wt, y, Start::Bias(&b[..o]), threads);
 }
 
@@ -86,10 +86,10 @@ pub fn backward(
     threads: usize,
 ) {
     // dx += dy · W
-    let wp = PackedB::new(o, i, w, rm(i));
+    let wp = PackedB::new_threaded(o, i, w, rm(i), threads);
     product(t, dy, rm(o), &wp, dx, Start::Accumulate, threads);
     // dW += dyᵀ · x: rows are output features, dW[f] += Σ_t dy[t, f] · x[t]
-    let xp = PackedB::new(t, i, x, rm(i));
+    let xp = PackedB::new_threaded(t, i, x, rm(i), threads);
     let a_strides = tr(o);
     par_rows(dw, o, i, threads, t * i * o, |f0, rows, dw| {
         gemm_packed(rows, &dy[f0..], a_strides, &xp, dw, i, Start::Accumulate, 1);

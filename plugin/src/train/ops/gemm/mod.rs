@@ -84,6 +84,37 @@ impl PackedB {
         Self::for_kernels(kernels(), k, n, b, strides)
     }
 
+    /// [`PackedB::new`] with the panels packed on up to `threads` threads (training packs its
+    /// weights on every product).
+    pub fn new_threaded(
+        k: usize,
+        n: usize,
+        b: &[f32],
+        strides: (usize, usize),
+        threads: usize,
+    ) -> Self {
+        let mut p = PackedB {
+            k,
+            n,
+            kernels: kernels(),
+            data: vec![],
+        };
+        if p.kernels != Kernels::Avx512 || threads <= 1 || k * n < PAR_MIN / 8 {
+            p.repack(k, n, b, strides);
+            return p;
+        }
+        assert!(k == 0 || n == 0 || b.len() > (k - 1) * strides.0 + (n - 1) * strides.1);
+        let panels = n.div_ceil(NR);
+        p.data.resize(panels * k * NR, 0.0);
+        let per = panels.div_ceil(threads);
+        std::thread::scope(|s| {
+            for (g, chunk) in p.data.chunks_mut(per * k * NR).enumerate() {
+                s.spawn(move || pack_panels(chunk, k, n, b, strides, g * per));
+            }
+        });
+        p
+    }
+
     /// Packed for the given kernels (AVX-512 only where the CPU has it).
     pub fn for_kernels(
         kernels: Kernels,
@@ -109,25 +140,7 @@ impl PackedB {
         match self.kernels {
             Kernels::Avx512 => {
                 self.data.resize(n.div_ceil(NR) * k * NR, 0.0);
-                for (jp, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
-                    let cols = (n - jp * NR).min(NR);
-                    let b = &b[jp * NR * cs..];
-                    // Read B along its contiguous axis: a transposed weight (rs = 1) read
-                    // across its columns touches a new cache line for every element.
-                    if rs < cs {
-                        for j in 0..cols {
-                            for (p, x) in panel.iter_mut().skip(j).step_by(NR).enumerate() {
-                                *x = b[p * rs + j * cs];
-                            }
-                        }
-                    } else {
-                        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                            for (j, x) in row[..cols].iter_mut().enumerate() {
-                                *x = b[p * rs + j * cs];
-                            }
-                        }
-                    }
-                }
+                pack_panels(&mut self.data, k, n, b, (rs, cs), 0);
             }
             Kernels::Portable => {
                 self.data.reserve(k * n);
@@ -141,6 +154,37 @@ impl PackedB {
     #[cfg(target_arch = "x86_64")]
     fn panel(&self, j: usize) -> &[f32] {
         &self.data[j * self.k * NR..][..self.k * NR]
+    }
+}
+
+/// Packs B's panels `first..` into `out` (whole panels of k × NR), zero past the last column.
+fn pack_panels(
+    out: &mut [f32],
+    k: usize,
+    n: usize,
+    b: &[f32],
+    (rs, cs): (usize, usize),
+    first: usize,
+) {
+    for (i, panel) in out.chunks_exact_mut(k * NR).enumerate() {
+        let jp = first + i;
+        let cols = (n - jp * NR).min(NR);
+        let b = &b[jp * NR * cs..];
+        // Read B along its contiguous axis: a transposed weight (rs = 1) read across its
+        // columns touches a new cache line for every element.
+        if rs < cs {
+            for j in 0..cols {
+                for (p, x) in panel.iter_mut().skip(j).step_by(NR).enumerate() {
+                    *x = b[p * rs + j * cs];
+                }
+            }
+        } else {
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (j, x) in row[..cols].iter_mut().enumerate() {
+                    *x = b[p * rs + j * cs];
+                }
+            }
+        }
     }
 }
 
@@ -419,7 +463,11 @@ mod tests {
             let want = reference(m, k, n, &a, &b);
             let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
             for (threads, kernels) in [(1, kernels()), (3, kernels()), (2, Kernels::Portable)] {
-                let packed = PackedB::for_kernels(kernels, k, n, &bt, (1, k));
+                let packed = if threads == 3 {
+                    PackedB::new_threaded(k, n, &bt, (1, k), threads)
+                } else {
+                    PackedB::for_kernels(kernels, k, n, &bt, (1, k))
+                };
                 let mut c = values(m * n, 4);
                 let before = c.clone();
                 gemm_packed(
