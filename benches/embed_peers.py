@@ -45,7 +45,9 @@ import torch
 from transformers import BertConfig, BertModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hf_reference import ROOT, SHARED, read_chrx  # noqa: E402
+from machine import PEAK_N, cpu_flags, machine_line, measured_peak  # noqa: E402
 
 SEQ_TOKENS = 512
 
@@ -178,40 +180,6 @@ def main():
     print("errors: against PyTorch fp32's per-token output (max abs; per row, |e - ref| / |ref|)")
     shutil.rmtree(work)
     return 0
-
-
-PEAK_N = 2048
-
-
-def measured_peak(threads):
-    """GFLOP/s of the best of 5 fp32 products of PEAK_N^3 in PyTorch (MKL/oneDNN): what the CPU
-    gives a well-tuned GEMM now."""
-    a, b = torch.rand(PEAK_N, PEAK_N), torch.rand(PEAK_N, PEAK_N)
-    a @ b
-    best = 0.0
-    for _ in range(5):
-        t0 = time.perf_counter()
-        a @ b
-        best = max(best, 2 * PEAK_N**3 / (time.perf_counter() - t0) / 1e9)
-    return best
-
-
-def cpu_flags():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-def machine_line(threads):
-    model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                  if l.startswith("model name")), "unknown CPU")
-    wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"]
-    flags = cpu_flags()
-    load = os.getloadavg()
-    warn = "  (NOT IDLE: the figures below are not a measurement)" if load[0] > 0.5 + 0.25 * threads else ""
-    return (f"CPU: {model}, {os.cpu_count()} cores; {', '.join(f for f in wanted if f in flags)}; "
-            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{warn}")
 
 
 if __name__ == "__main__":

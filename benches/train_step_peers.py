@@ -8,7 +8,8 @@ k = 6: 4101 tokens), 1 × 512 tokens, labels on ~15% of them, forward + backward
 dropout off, `--threads` threads. Each runs one warm-up step, then `--steps` timed steps; the
 median counts. Ours is `cargo bench -p dnabert --bench train_step` (a release-profile build);
 PyTorch's is transformers' BertForMaskedLM with torch.optim.AdamW. Prints a table, the ratio, and
-FLOP/s (3 × the forward's matrix products) against the CPU's fp32 peak. Needs torch and
+FLOP/s (3 × the forward's matrix products) against a peak measured in the same run
+(PyTorch's own fp32 product at 2048³), after a line on the CPU and how busy it is. Needs torch and
 transformers.
 """
 import argparse
@@ -19,10 +20,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import sys
+
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_line, measured_peak  # noqa: E402
 
 
 def step_flops(layers, h, inter, s, v, batch):
@@ -68,16 +73,19 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--peak-gflops", type=float, default=230.0, help="the CPU's fp32 peak")
     args = ap.parse_args()
+    print(machine_line(args.threads))
     flops = step_flops(12, 768, 3072, args.seq, 4101, args.batch)
     rows = [("dnabert (CPU backend)", ours(args)), ("PyTorch eager", torch_step(args))]
+    torch.set_num_threads(args.threads)
+    peak = measured_peak(args.threads)
     tokens = args.batch * args.seq
-    print(f"DNABERT-base MLM training step, {args.batch} x {args.seq} tokens, {args.threads} threads, fp32")
+    print(f"DNABERT-base MLM training step, {args.batch} x {args.seq} tokens, {args.threads} threads, fp32; "
+          f"peak {peak:.0f} GFLOP/s (PyTorch's fp32 product at 2048^3, measured now)")
     print(f"{'engine':24} {'s/step':>8} {'tokens/s':>9} {'GFLOP/s':>8} {'% peak':>7}")
     for name, s in rows:
         g = flops / s / 1e9
-        print(f"{name:24} {s:8.2f} {tokens / s:9.0f} {g:8.1f} {100 * g / args.peak_gflops:6.1f}%")
+        print(f"{name:24} {s:8.2f} {tokens / s:9.0f} {g:8.1f} {100 * g / peak:6.1f}%")
     print(f"ratio dnabert / PyTorch (throughput): {rows[1][1] / rows[0][1]:.2f}")
 
 

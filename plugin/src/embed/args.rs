@@ -81,7 +81,11 @@ impl Args {
             (Device::Cuda(_), _, Some(Tract)) => {
                 anyhow::bail!("--engine tract runs on the CPU only; a GPU runs the native engine")
             }
-            (Device::Cuda(_), _, _) => Compute::Backend(self.place),
+            (Device::Cuda(_), _, _) => {
+                // The flags are checked before any file is opened.
+                self.place.target()?;
+                Compute::Backend(self.place)
+            }
         };
         Ok(EmbedOptions {
             input: crate::remote::local_checked(&self.input, self.sha256.as_deref())?,

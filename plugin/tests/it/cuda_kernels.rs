@@ -57,10 +57,33 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
         );
     }
 
-    // bf16 products are a GPU mode: asking for them on the CPU is an error, not a quiet fp32 run.
+    // Reduced precision on the CPU is embed's alone: another stage asking for it gets an
+    // error, not a quiet fp32 run; and int8 is no GPU mode.
     let out = std::process::Command::new(bin)
         .args([
             "embed",
+            "--device",
+            "cuda",
+            "--precision",
+            "int8",
+            "--model",
+            "x",
+            "--input",
+            "y",
+            "--output",
+            "z",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--precision int8 is for embed on the CPU"),
+        "{err}"
+    );
+    let out = std::process::Command::new(bin)
+        .args([
+            "predict",
             "--precision",
             "bf16",
             "--model",
@@ -74,7 +97,10 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--precision bf16 runs on a GPU only"), "{err}");
+    assert!(
+        err.contains("--precision bf16 on the CPU is for embed only"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let out = crate::common::bundled_pretrain(&dir.path().join("run"))
