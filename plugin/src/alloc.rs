@@ -29,6 +29,24 @@ static CACHE: Mutex<Vec<(usize, usize, usize)>> = Mutex::new(Vec::new());
 
 pub struct HugePages;
 
+/// Frees every kept block: for a stage whose large blocks will not come back (an engine's
+/// load, once its weights are packed), so that they do not stay resident.
+pub fn release_kept() {
+    let blocks = match CACHE.lock() {
+        Ok(mut cache) => std::mem::take(&mut *cache),
+        Err(_) => return,
+    };
+    for (size, align, ptr) in blocks {
+        // SAFETY: each kept block came from `System` with this layout and is owned by no one.
+        unsafe {
+            System.dealloc(
+                ptr as *mut u8,
+                Layout::from_size_align_unchecked(size, align),
+            )
+        }
+    }
+}
+
 /// A kept block of exactly this layout, if any.
 fn reuse(layout: Layout) -> Option<*mut u8> {
     if layout.size() < MIN_CACHED {

@@ -146,7 +146,7 @@ impl Native {
                 }
             })
             .collect();
-        Ok(Native {
+        let native = Native {
             word: params.get(embeddings::WORD).to_vec(),
             position: params.get(embeddings::POSITION).to_vec(),
             token_type: params.get(embeddings::TOKEN_TYPE).to_vec(),
@@ -154,7 +154,11 @@ impl Native {
             layers,
             config,
             threads: threads.max(1),
-        })
+        };
+        // The checkpoint's buffers are gone: give their memory back (embed stays flat).
+        drop(params);
+        crate::alloc::release_kept();
+        Ok(native)
     }
 
     /// Multi-head attention over `qkv` (T × 3C: Q, K, V side by side) into ctx (T × C), one
