@@ -2,7 +2,8 @@
 //!
 //! Four stages joined by bounded queues, so memory stays flat whatever the genome size:
 //! read + tokenise (one record at a time) → batch (windows of similar length together) →
-//! infer (tract) → assemble and write (in input order, atomically).
+//! infer (the native engine or tract on the CPU, the training engine's encoder on a GPU) →
+//! assemble and write (in input order, atomically).
 
 mod args;
 pub mod backend_engine;
@@ -45,7 +46,7 @@ pub enum EngineKind {
 pub enum Compute {
     /// The CPU's default: tract when the folder has its own `model.onnx` (the graph is then
     /// the model, used as is) or the CPU has no AVX-512; the native engine otherwise (measured
-    /// 1.4-1.9x tract's speed on AVX-512, `benches/embed_peers.py`; on AVX2 only, where its
+    /// 1.3-1.9x tract's speed on AVX-512, `benches/embed_peers.py`; on AVX2 only, where its
     /// products fall back to `matrixmultiply`, it has not been measured against tract).
     #[default]
     Auto,
