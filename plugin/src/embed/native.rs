@@ -20,7 +20,7 @@ use crate::layout::{self, embeddings, Layout};
 use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokens;
 use crate::train::ops::gemm::{bf16, gemm_packed, gemm_strided, int8, PackedB, Start};
-use crate::train::ops::{layernorm, vmath};
+use crate::train::ops::{attention, layernorm, vmath};
 use crate::train::params::Params;
 use crate::train::store;
 
@@ -161,50 +161,40 @@ impl Native {
         Ok(native)
     }
 
-    /// Multi-head attention over `qkv` (T × 3C: Q, K, V side by side) into ctx (T × C), one
-    /// batch row at a time, heads split over the threads.
+    /// Multi-head attention over `qkv` (T × 3C: Q, K, V side by side) into ctx (T × C), the
+    /// (batch row, head) items split over the threads as the training engine splits them.
     fn attention(&self, ctx: &mut [f32], qkv: &[f32], tokens: &Tokens) {
-        let (s, heads) = (tokens.seq, self.config.num_attention_heads);
-        let (c, d) = (self.config.hidden_size, self.config.head_dim());
+        let sh = attention::Shape {
+            batch: tokens.batch,
+            seq: tokens.seq,
+            heads: self.config.num_attention_heads,
+            head_dim: self.config.head_dim(),
+        };
+        let (s, d, c) = (sh.seq, sh.head_dim, self.config.hidden_size);
         let scale = 1.0 / (d as f32).sqrt();
-        let head = |b: usize, h: usize, out: &mut [f32], scores: &mut Vec<f32>| {
+        let items = sh.batch * sh.heads;
+        // Each head's context (S × d), then into its columns of ctx.
+        let mut per_head = vec![0f32; items * s * d];
+        let blocks = vec![(&mut per_head[..], s * d)];
+        attention::par_items(items, self.threads, blocks, |bh, outs| {
+            let [out] = outs else { unreachable!() };
+            let (b, h) = (bh / sh.heads, bh % sh.heads);
             let base = b * s * 3 * c + h * d;
             let (q, k, v) = (&qkv[base..], &qkv[base + c..], &qkv[base + 2 * c..]);
-            scores.resize(s * s, 0.0);
-            gemm_strided(s, d, s, q, (3 * c, 1), k, (1, 3 * c), scores, (s, 1), 0.0);
-            vmath::masked_softmax_rows(scores, &tokens.mask[b * s..][..s], scale);
-            gemm_strided(s, s, d, scores, (s, 1), v, (3 * c, 1), out, (d, 1), 0.0);
-        };
-        let threads = self.threads.min(heads);
-        for b in 0..tokens.batch {
-            // Each head's context (S × d), then into its columns of ctx.
-            let mut per_head = vec![0f32; heads * s * d];
-            if threads == 1 {
-                let mut scores = vec![];
-                for (h, out) in per_head.chunks_exact_mut(s * d).enumerate() {
-                    head(b, h, out, &mut scores);
-                }
-            } else {
-                let per = heads.div_ceil(threads);
-                std::thread::scope(|sc| {
-                    for (n, group) in per_head.chunks_mut(per * s * d).enumerate() {
-                        let head = &head;
-                        sc.spawn(move || {
-                            let mut scores = vec![];
-                            for (i, out) in group.chunks_exact_mut(s * d).enumerate() {
-                                head(b, n * per + i, out, &mut scores);
-                            }
-                        });
-                    }
-                });
-            }
-            for (h, out) in per_head.chunks_exact(s * d).enumerate() {
-                for (row, o) in out.chunks_exact(d).enumerate() {
-                    ctx[(b * s + row) * c + h * d..][..d].copy_from_slice(o);
-                }
-            }
-        }
+            SCORES.with_borrow_mut(|scores| {
+                scores.resize(s * s, 0.0);
+                gemm_strided(s, d, s, q, (3 * c, 1), k, (1, 3 * c), scores, (s, 1), 0.0);
+                vmath::masked_softmax_rows(scores, &tokens.mask[b * s..][..s], scale);
+                gemm_strided(s, s, d, scores, (s, 1), v, (3 * c, 1), out, (d, 1), 0.0);
+            });
+        });
+        attention::scatter_heads(ctx, &per_head, &sh, false);
     }
+}
+
+thread_local! {
+    /// Each thread's S × S attention scores, reused from head to head.
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Infer for Native {

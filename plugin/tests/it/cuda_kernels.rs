@@ -59,47 +59,23 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
 
     // Reduced precision on the CPU is embed's alone: another stage asking for it gets an
     // error, not a quiet fp32 run; and int8 is no GPU mode.
-    let out = std::process::Command::new(bin)
-        .args([
-            "embed",
-            "--device",
-            "cuda",
-            "--precision",
-            "int8",
-            "--model",
-            "x",
-            "--input",
-            "y",
-            "--output",
-            "z",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--precision int8 is for embed on the CPU"),
-        "{err}"
+    let refused = |args: &[&str], message: &str| {
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .args(["--model", "x", "--input", "y", "--output", "z"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{err}");
+    };
+    refused(
+        &["embed", "--device", "cuda", "--precision", "int8"],
+        "--precision int8 is for embed on the CPU",
     );
-    let out = std::process::Command::new(bin)
-        .args([
-            "predict",
-            "--precision",
-            "bf16",
-            "--model",
-            "x",
-            "--input",
-            "y",
-            "--output",
-            "z",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--precision bf16 on the CPU is for embed only"),
-        "{err}"
+    refused(
+        &["predict", "--precision", "bf16"],
+        "--precision bf16 on the CPU is for embed only",
     );
 
     let dir = tempfile::tempdir().unwrap();

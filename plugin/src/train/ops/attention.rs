@@ -46,7 +46,7 @@ fn weights_seen<'a>(p: &'a [f32], m: &[f32], buf: &'a mut [f32]) -> &'a [f32] {
 /// outputs are its own blocks of `blocks` (a list of buffers cut into per-item blocks of the
 /// given sizes), so the threads share nothing mutable. Items go to threads in fixed
 /// contiguous groups: results do not depend on the thread count.
-fn par_items<F>(items: usize, threads: usize, blocks: Vec<(&mut [f32], usize)>, f: F)
+pub(crate) fn par_items<F>(items: usize, threads: usize, blocks: Vec<(&mut [f32], usize)>, f: F)
 where
     F: Fn(usize, &mut [&mut [f32]]) + Sync,
 {
@@ -88,7 +88,7 @@ where
 
 /// Adds (or copies, `add` false) per-head blocks (B × H × S × d) into their columns of a
 /// T × C tensor.
-fn scatter_heads(dst: &mut [f32], heads: &[f32], sh: &Shape, add: bool) {
+pub(crate) fn scatter_heads(dst: &mut [f32], heads: &[f32], sh: &Shape, add: bool) {
     let (s, d) = (sh.seq, sh.head_dim);
     for (bh, block) in heads.chunks_exact(s * d).enumerate() {
         let (b, h) = (bh / sh.heads, bh % sh.heads);

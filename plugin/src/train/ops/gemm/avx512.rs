@@ -26,7 +26,7 @@ pub enum Init {
 
 /// Lane masks of the two vectors of a tile `cols` wide (1..=NR).
 #[inline(always)]
-fn masks(cols: usize) -> (u16, u16) {
+pub(super) fn masks(cols: usize) -> (u16, u16) {
     let m = |n: usize| {
         if n >= 16 {
             0xFFFF

@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-use super::avx512::MR;
+use super::avx512::{masks, MR};
 use super::NR;
 
 /// k per block, in k-pairs (the fp32 kernel's 256 values of k).
@@ -70,8 +70,7 @@ pub fn gemm_bias(m: usize, a: &[f32], b: &PackedBf16, c: &mut [f32], ldc: usize,
         return;
     }
     assert!(a.len() >= m * k && c.len() >= (m - 1) * ldc + n && bias.len() >= n);
-    let mut padded = bias[..n].to_vec();
-    padded.resize(n.div_ceil(NR) * NR, 0.0);
+    let padded = super::padded_bias(bias, n);
     // SAFETY: AVX512-BF16 was checked when B was packed; the assert bounds A, C and the bias.
     unsafe { run(m, a, b, c.as_mut_ptr(), ldc, &padded) }
 }
@@ -168,14 +167,7 @@ unsafe fn tile(
     cols: usize,
     init: Option<*const f32>,
 ) {
-    let m = |n: usize| {
-        if n >= 16 {
-            0xFFFF
-        } else {
-            ((1u32 << n) - 1) as u16
-        }
-    };
-    let (m0, m1) = (m(cols), m(cols.saturating_sub(16)));
+    let (m0, m1) = masks(cols);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     for (r, acc) in acc.iter_mut().enumerate().take(rows) {
         match init {

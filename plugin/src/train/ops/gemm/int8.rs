@@ -18,7 +18,7 @@
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-use super::avx512::MR;
+use super::avx512::{masks, MR};
 use super::NR;
 
 /// Whether this CPU has AVX-512 with VNNI.
@@ -104,8 +104,7 @@ pub fn gemm_bias(m: usize, a: &[f32], b: &PackedInt8, c: &mut [f32], ldc: usize,
         return;
     }
     assert!(a.len() >= m * k && c.len() >= (m - 1) * ldc + n && bias.len() >= n);
-    let mut padded = bias[..n].to_vec();
-    padded.resize(n.div_ceil(NR) * NR, 0.0);
+    let padded = super::padded_bias(bias, n);
     // SAFETY: AVX512-VNNI was checked when B was packed; the assert bounds A, C and the bias.
     unsafe { run(m, a, b, c.as_mut_ptr(), ldc, &padded) }
 }
@@ -248,14 +247,8 @@ unsafe fn tile(
         ap = ap.add(MR);
         bp = bp.add(NR * 4);
     }
-    let m = |n: usize| {
-        if n >= 16 {
-            0xFFFF
-        } else {
-            ((1u32 << n) - 1) as u16
-        }
-    };
-    let masks = [m(cols), m(cols.saturating_sub(16))];
+    let (m0, m1) = masks(cols);
+    let lane_masks = [m0, m1];
     for (r, acc) in acc.iter().enumerate().take(rows) {
         let [sa, mn] = *range.add(r);
         let (sa, mn) = (_mm512_set1_ps(sa), _mm512_set1_ps(mn));
@@ -268,7 +261,7 @@ unsafe fn tile(
                 _mm512_loadu_ps(e.bias.add(16 * h)),
             );
             let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[h]), _mm512_mul_ps(sa, sw), base);
-            _mm512_mask_storeu_ps(c.add(r * ldc + 16 * h), masks[h], y);
+            _mm512_mask_storeu_ps(c.add(r * ldc + 16 * h), lane_masks[h], y);
         }
     }
 }

@@ -188,6 +188,14 @@ fn pack_panels(
     }
 }
 
+/// The first `n` values of a bias, zero-padded to whole panels, for the tiles' vector loads.
+#[cfg(target_arch = "x86_64")]
+fn padded_bias(bias: &[f32], n: usize) -> Vec<f32> {
+    let mut v = bias[..n].to_vec();
+    v.resize(n.div_ceil(NR) * NR, 0.0);
+    v
+}
+
 /// A raw pointer that scoped threads may share: each writes its own columns of C.
 #[derive(Clone, Copy)]
 struct SharedMut(*mut f32);
@@ -274,13 +282,8 @@ unsafe fn panels_avx512(
     use avx512::{tile_for, Init, MR};
     let (k, n) = (b.k, b.n);
     let tail_rows = if m.is_multiple_of(MR) { MR } else { m % MR };
-    // A bias padded to whole panels, for the tiles' vector loads.
-    let bias: Vec<f32> = match start {
-        Start::Bias(bias) => {
-            let mut v = bias[..n].to_vec();
-            v.resize(n.div_ceil(NR) * NR, 0.0);
-            v
-        }
+    let bias = match start {
+        Start::Bias(bias) => padded_bias(bias, n),
         _ => vec![],
     };
     let tiles = m.div_ceil(MR);
