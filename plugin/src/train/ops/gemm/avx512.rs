@@ -1,11 +1,13 @@
 //! The fp32 micro-kernel on AVX-512: a tile of up to `MR` rows × `NR` (32) columns of C,
-//! accumulated over a block of k in 2 × `MR` zmm registers. A is read in place through its two
-//! strides (one broadcast per row and k step), B from a packed panel (`NR` floats per k step).
+//! accumulated over a block of k in 2 × `MR` zmm registers. A is read through its two strides
+//! (one broadcast per row and k step: a packed tile, or A in place), B from a packed panel
+//! (`NR` floats per k step).
 //!
-//! Why our own: at DNABERT's shapes `matrixmultiply` ran at ~100 GFLOP/s per core with both cores
-//! busy and the `gemm` crate at ~70, where MKL (PyTorch) and MLAS (ONNX Runtime) ran at ~150
-//! (`cargo bench --bench gemm_shapes`); weights packed once, at load, also save the packing of
-//! B on every call, which inference repeats for every window.
+//! Why our own: at DNABERT's shapes, with both cores busy, `matrixmultiply` ran at ~90-110
+//! GFLOP/s per core and the `gemm` crate at ~60-80 (a scratch harness, not kept), where MKL
+//! (PyTorch, one thread per process) ran at ~130-160; weights packed once, at load, also save
+//! the packing of B on every call, which inference repeats for every window. `cargo bench
+//! --bench gemm_shapes` compares this kernel with `matrixmultiply` on the machine at hand.
 
 use std::arch::x86_64::*;
 
