@@ -25,6 +25,7 @@ use cudarc::driver::{
 };
 
 use super::gemm::{self, Gemm};
+use super::launch::{self, Launch};
 pub use crate::device::Precision;
 use crate::train::backend::Backend;
 use crate::train::ops::adamw::AdamW;
@@ -79,24 +80,21 @@ pub struct Gpu {
 unsafe impl Sync for Gpu {}
 unsafe impl Send for Gpu {}
 
-const BLOCK: u32 = 256;
-
-fn grid(n: usize) -> LaunchConfig {
+/// cudarc's launch configuration for one of `launch.rs`'s shapes.
+fn config(l: Launch) -> LaunchConfig {
     LaunchConfig {
-        grid_dim: (n.div_ceil(BLOCK as usize).max(1) as u32, 1, 1),
-        block_dim: (BLOCK, 1, 1),
+        grid_dim: (l.grid.0 as u32, l.grid.1 as u32, 1),
+        block_dim: (l.block as u32, 1, 1),
         shared_mem_bytes: 0,
     }
 }
 
-/// One block per row of `c`, threads a multiple of 32 up to 1024.
+fn grid(n: usize) -> LaunchConfig {
+    config(launch::elements(n))
+}
+
 fn rows(n_rows: usize, c: usize) -> LaunchConfig {
-    let threads = (c.div_ceil(32) * 32).clamp(32, 1024) as u32;
-    LaunchConfig {
-        grid_dim: (n_rows as u32, 1, 1),
-        block_dim: (threads, 1, 1),
-        shared_mem_bytes: 0,
-    }
+    config(launch::rows(n_rows, c))
 }
 
 impl Gpu {
@@ -377,23 +375,82 @@ impl Gpu {
         );
     }
 
-    /// Row gather / scatter-add: `kernel(dst, src, rows, c)` with the row indices on the device.
-    fn by_rows(&self, kernel: &str, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
+    /// `dst[r] = src[rows[r]]`, the row indices copied to the device.
+    fn gather(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
         if rows.is_empty() {
             return;
         }
         let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
         let idx = self.to_device(&idx);
-        let cfg = self::rows(rows.len(), c);
         launch!(
             self,
-            kernel,
-            cfg,
+            "gather_rows",
+            self::rows(rows.len(), c),
             dst.ptr,
             src.ptr,
             self.ptr(&idx),
             c as i32
         );
+    }
+
+    /// `dst[rows[i]] += src[i]` with the sources grouped by target (`launch::group_rows`), so
+    /// that repeated rows add in a fixed order.
+    fn scatter_add(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
+        if rows.is_empty() {
+            return;
+        }
+        let g = launch::group_rows(rows);
+        let (targets, offsets, order) = (
+            self.to_device(&g.targets),
+            self.to_device(&g.offsets),
+            self.to_device(&g.order),
+        );
+        launch!(
+            self,
+            "scatter_add_rows",
+            self::rows(g.targets.len(), c),
+            dst.ptr,
+            src.ptr,
+            self.ptr(&targets),
+            self.ptr(&offsets),
+            self.ptr(&order),
+            c as i32
+        );
+    }
+
+    /// `out[j] += Σ_r a[r, j]` over `t` rows of `c`, in the fixed order of two passes.
+    fn column_sums_into(&self, out_ptr: u64, a_ptr: u64, t: usize, c: usize) {
+        let partial = self.scratch(launch::chunks(t) * c);
+        launch!(
+            self,
+            "column_sums_partial",
+            config(launch::column_chunks(t, c)),
+            self.ptr(&partial),
+            a_ptr,
+            t as i32,
+            c as i32,
+            launch::CHUNK_ROWS as i32
+        );
+        self.column_sums_finish(out_ptr, &partial, t, c);
+    }
+
+    /// The second pass: the chunks' partial sums (`launch::chunks(t)` rows of `c`) into `out`.
+    fn column_sums_finish(&self, out_ptr: u64, partial: &CudaSlice<f32>, t: usize, c: usize) {
+        launch!(
+            self,
+            "column_sums_finish",
+            grid(c),
+            out_ptr,
+            self.ptr(partial),
+            launch::chunks(t) as i32,
+            c as i32
+        );
+    }
+
+    /// `n` floats that a kernel writes in full before anything reads them.
+    fn scratch(&self, n: usize) -> CudaSlice<f32> {
+        // SAFETY: callers launch a kernel that writes every element first.
+        unsafe { self.stream.alloc::<f32>(n.max(1)) }.expect("device allocation")
     }
 }
 
@@ -478,25 +535,29 @@ impl Backend for Gpu {
         launch!(self, "scale", grid(y.len), y.ptr, a, y.len);
     }
     fn sum_squares(&self, x: DView<'_>) -> f64 {
-        let out = self
-            .stream
-            .alloc_zeros::<f64>(1)
-            .expect("device allocation");
+        let l = launch::sum_squares();
+        // SAFETY: every block writes its partial.
+        let partial = unsafe { self.stream.alloc::<f64>(l.grid.0) }.expect("device allocation");
         launch!(
             self,
             "sum_squares",
-            grid(x.len),
-            self.ptr(&out),
+            config(l),
+            self.ptr(&partial),
             x.ptr,
             x.len
         );
-        self.stream.clone_dtoh(&out).expect("device → host copy")[0]
+        // The blocks' partials added on the host, in block order.
+        let partials = self
+            .stream
+            .clone_dtoh(&partial)
+            .expect("device → host copy");
+        partials.iter().sum()
     }
     fn gather_rows(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
-        self.by_rows("gather_rows", dst, src, rows, c);
+        self.gather(dst, src, rows, c);
     }
     fn scatter_add_rows(&self, dst: DViewMut<'_>, src: DView<'_>, rows: &[usize], c: usize) {
-        self.by_rows("scatter_add_rows", dst, src, rows, c);
+        self.scatter_add(dst, src, rows, c);
     }
 
     fn gelu_forward(&self, y: DViewMut<'_>, x: DView<'_>) {
@@ -587,15 +648,7 @@ impl Backend for Gpu {
         self.run(gemm::linear_backward(
             t, i, o, dy_in.ptr, x.ptr, w.ptr, dx.ptr, dw.ptr,
         ));
-        launch!(
-            self,
-            "sum_rows_into",
-            grid(o),
-            db.ptr,
-            dy.ptr,
-            t as i32,
-            o as i32
-        );
+        self.column_sums_into(db.ptr, dy.ptr, t, o);
     }
     fn layernorm_forward(
         &self,
@@ -641,8 +694,6 @@ impl Backend for Gpu {
             "layernorm_backward",
             rows(n, c),
             dx.ptr,
-            dw.ptr,
-            db.ptr,
             dy.ptr,
             x.ptr,
             w.ptr,
@@ -650,6 +701,26 @@ impl Backend for Gpu {
             rstd.ptr,
             c as i32
         );
+        let (pw, pb) = (
+            self.scratch(launch::chunks(n) * c),
+            self.scratch(launch::chunks(n) * c),
+        );
+        launch!(
+            self,
+            "layernorm_params_backward",
+            config(launch::column_chunks(n, c)),
+            self.ptr(&pw),
+            self.ptr(&pb),
+            dy.ptr,
+            x.ptr,
+            mean.ptr,
+            rstd.ptr,
+            n as i32,
+            c as i32,
+            launch::CHUNK_ROWS as i32
+        );
+        self.column_sums_finish(dw.ptr, &pw, n, c);
+        self.column_sums_finish(db.ptr, &pb, n, c);
     }
     fn embedding_forward(
         &self,
@@ -685,19 +756,20 @@ impl Backend for Gpu {
         s: usize,
         c: usize,
     ) {
-        let ids_d = self.to_device(ids);
+        let t = ids.len();
+        let rows_of: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+        self.scatter_add(dword, dout, &rows_of, c);
         launch!(
             self,
-            "embedding_backward",
-            rows(ids.len(), c),
-            dword.ptr,
+            "embedding_position_backward",
+            rows(s, c),
             dpos.ptr,
-            dtok_type.ptr,
             dout.ptr,
-            self.ptr(&ids_d),
+            (t / s) as i32,
             s as i32,
             c as i32
         );
+        self.column_sums_into(dtok_type.ptr, dout.ptr, t, c);
     }
     fn attention_forward(
         &self,

@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod gemm;
+pub mod launch;
 pub mod nccl;
 
 use anyhow::{bail, Context, Result};

@@ -407,6 +407,7 @@ struct TrainerJson {
 
 /// How far a run goes: to the configured end, or (for tests of resumption) a stop as abrupt as
 /// a kill after a given number of steps, without the final checkpoint.
+#[derive(Debug, Clone, Copy)]
 pub struct RunLimit {
     pub stop_after: Option<u64>,
 }

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 
 use crate::common::{random, AttentionCase};
 use crate::cuda_emulator::*;
+use dnabert::cuda::launch as shapes;
 use dnabert::train::backend::Backend;
 use dnabert::train::cpu::Cpu;
 use dnabert::train::ops::adamw::AdamW;
@@ -201,27 +202,20 @@ fn elementwise_kernels_match_the_cpu_backend() {
         )[0],
         &want,
     );
-    let want: Vec<f32> = (0..c)
-        .map(|j| b[j] + (0..tr).map(|r| m[r * c + j]).sum::<f32>())
+    // The bias gradient: column sums in two passes; more rows than one chunk.
+    let tr = 70;
+    let m = &x[..tr * 10];
+    let want: Vec<f32> = (0..10)
+        .map(|j| b[j] + (0..tr).map(|r| m[r * 10 + j]).sum::<f32>())
         .collect();
     close(
-        "sum_rows_into",
-        &run(
-            "sum_rows_into",
-            grid(c),
-            &[f32s(&b), f32s(m), int(tr), int(c)],
-        )[0],
+        "column_sums_partial + column_sums_finish",
+        &column_sums(BlockOrder::Forward, &b[..10], m, tr, 10),
         &want,
     );
 
-    // Σ x² over blocks with a shuffle reduction and a double atomicAdd.
-    let out = launch(
-        "sum_squares",
-        grid(n).0,
-        grid(n).1,
-        &[zeros("double", 1, 8), f32s(&x), size(n)],
-    );
-    let got = f64::from_le_bytes(out[0][..8].try_into().unwrap());
+    // Σ x² over block partials, added on the host.
+    let got = sum_squares(BlockOrder::Forward, &x);
     let want = cpu.sum_squares(&x);
     assert!(
         (got - want).abs() <= 1e-5 * want,
@@ -252,12 +246,238 @@ fn elementwise_kernels_match_the_cpu_backend() {
     cpu.scatter_add_rows(&mut s, &g, &idx, c);
     close(
         "scatter_add_rows",
-        &run(
-            "scatter_add_rows",
-            rows(idx.len(), c),
-            &[f32s(&src), f32s(&g), u32s(&idx32), int(c)],
-        )[0],
+        &scatter_add(BlockOrder::Forward, &src, &g, &idx, c),
         &s,
+    );
+}
+
+// The host sides of the backend's reductions (`cuda/backend.rs`), each a few launches.
+
+/// `acc[j] + Σ_r a[r, j]` over `t` rows of `c`: column_sums_partial, then column_sums_finish.
+fn column_sums(order: BlockOrder, acc: &[f32], a: &[f32], t: usize, c: usize) -> Vec<f32> {
+    let p = shapes::chunks(t);
+    let partial = &launch_in(
+        order,
+        "column_sums_partial",
+        shapes::column_chunks(t, c).grid,
+        shapes::BLOCK,
+        &[
+            zeros("float", p * c, 4),
+            f32s(a),
+            int(t),
+            int(c),
+            int(shapes::CHUNK_ROWS),
+        ],
+    )[0];
+    finish(order, acc, &as_f32(partial), t, c)
+}
+
+/// column_sums_finish: `acc` plus the chunks' partials.
+fn finish(order: BlockOrder, acc: &[f32], partial: &[f32], t: usize, c: usize) -> Vec<f32> {
+    let (g, threads) = grid(c);
+    as_f32(
+        &launch_in(
+            order,
+            "column_sums_finish",
+            g,
+            threads,
+            &[f32s(acc), f32s(partial), int(shapes::chunks(t)), int(c)],
+        )[0],
+    )
+}
+
+/// The block partials of sum_squares, added in order in f64.
+fn sum_squares(order: BlockOrder, x: &[f32]) -> f64 {
+    let l = shapes::sum_squares();
+    let out = launch_in(
+        order,
+        "sum_squares",
+        l.grid,
+        l.block,
+        &[zeros("double", l.grid.0, 8), f32s(x), size(x.len())],
+    );
+    out[0]
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .sum()
+}
+
+/// `dst[rows[i]] += src[i]`, the rows grouped by target as the backend groups them.
+fn scatter_add(order: BlockOrder, dst: &[f32], src: &[f32], rows: &[usize], c: usize) -> Vec<f32> {
+    let g = shapes::group_rows(rows);
+    let ((blocks, _), threads) = self::rows(g.targets.len(), c);
+    as_f32(
+        &launch_in(
+            order,
+            "scatter_add_rows",
+            (blocks, 1),
+            threads,
+            &[
+                f32s(dst),
+                f32s(src),
+                u32s(&g.targets),
+                u32s(&g.offsets),
+                u32s(&g.order),
+                int(c),
+            ],
+        )[0],
+    )
+}
+
+/// LayerNorm's backward: dx by rows, then dw and db through the column passes; `acc` holds
+/// what each gradient accumulates onto.
+#[allow(clippy::too_many_arguments)]
+fn layernorm_backward(
+    order: BlockOrder,
+    acc: [&[f32]; 3],
+    dy: &[f32],
+    x: &[f32],
+    w: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    c: usize,
+) -> [Vec<f32>; 3] {
+    let t = x.len() / c;
+    let ((blocks, _), threads) = rows(t, c);
+    let dx = launch_in(
+        order,
+        "layernorm_backward",
+        (blocks, 1),
+        threads,
+        &[
+            f32s(acc[0]),
+            f32s(dy),
+            f32s(x),
+            f32s(w),
+            f32s(mean),
+            f32s(rstd),
+            int(c),
+        ],
+    );
+    let p = shapes::chunks(t);
+    let parts = launch_in(
+        order,
+        "layernorm_params_backward",
+        shapes::column_chunks(t, c).grid,
+        shapes::BLOCK,
+        &[
+            zeros("float", p * c, 4),
+            zeros("float", p * c, 4),
+            f32s(dy),
+            f32s(x),
+            f32s(mean),
+            f32s(rstd),
+            int(t),
+            int(c),
+            int(shapes::CHUNK_ROWS),
+        ],
+    );
+    [
+        as_f32(&dx[0]),
+        finish(order, acc[1], &as_f32(&parts[0]), t, c),
+        finish(order, acc[2], &as_f32(&parts[1]), t, c),
+    ]
+}
+
+/// The embeddings' backward: word rows scattered by id, positions by their kernel, the token
+/// type by column sums; `acc` holds what each gradient accumulates onto.
+fn embedding_backward(
+    order: BlockOrder,
+    acc: [&[f32]; 3],
+    dout: &[f32],
+    ids: &[u32],
+    s: usize,
+    c: usize,
+) -> [Vec<f32>; 3] {
+    let t = ids.len();
+    let rows_of: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+    let ((blocks, _), threads) = rows(s, c);
+    let dpos = launch_in(
+        order,
+        "embedding_position_backward",
+        (blocks, 1),
+        threads,
+        &[f32s(acc[1]), f32s(dout), int(t / s), int(s), int(c)],
+    );
+    [
+        scatter_add(order, acc[0], dout, &rows_of, c),
+        as_f32(&dpos[0]),
+        column_sums(order, acc[2], dout, t, c),
+    ]
+}
+
+/// What the reductions return, run with the blocks in grid order and then reversed: a GPU
+/// schedules blocks in any order, and the backward pass must give the same bits whichever it
+/// picks (`pretrain --resume` on a GPU equals an uninterrupted run only then). With float
+/// atomics across blocks, as these kernels had before, the two orders differed in the last
+/// bits.
+#[test]
+fn reductions_give_the_same_bits_in_any_block_order() {
+    if emulator().is_none() {
+        return;
+    }
+    let (t, c) = (200, 96); // seven chunks of rows, the last partial
+    let (x, w, dy) = (random(t * c, 31), random(c, 32), random(t * c, 33));
+    let (mean, rstd): (Vec<f32>, Vec<f32>) = (
+        random(t, 34),
+        random(t, 35).iter().map(|v| 1.0 + v.abs()).collect(),
+    );
+    let acc = (random(t * c, 36), random(c, 37), random(c, 38));
+    let ids: Vec<u32> = (0..t as u32).map(|i| (i * 7 + 3) % 13).collect();
+    let (vocab_acc, pos_acc) = (random(13 * c, 39), random(20 * c, 40));
+    let each = |order| {
+        let [dx, dw, db] = layernorm_backward(
+            order,
+            [&acc.0, &acc.1, &acc.2],
+            &dy,
+            &x,
+            &w,
+            &mean,
+            &rstd,
+            c,
+        );
+        let [dword, dpos, dtt] =
+            embedding_backward(order, [&vocab_acc, &pos_acc, &acc.2], &dy, &ids, 20, c);
+        (
+            [
+                dx,
+                dw,
+                db,
+                dword,
+                dpos,
+                dtt,
+                column_sums(order, &acc.1, &dy, t, c),
+            ],
+            sum_squares(order, &dy),
+        )
+    };
+    let (forward, ss_forward) = each(BlockOrder::Forward);
+    let (reverse, ss_reverse) = each(BlockOrder::Reverse);
+    let names = [
+        "layernorm dx",
+        "layernorm dw",
+        "layernorm db",
+        "embedding dword",
+        "embedding dpos",
+        "embedding dtok_type",
+        "column sums",
+    ];
+    for ((name, f), r) in names.iter().zip(&forward).zip(&reverse) {
+        let (fb, rb): (Vec<u32>, Vec<u32>) = (
+            f.iter().map(|v| v.to_bits()).collect(),
+            r.iter().map(|v| v.to_bits()).collect(),
+        );
+        assert!(
+            fb == rb,
+            "{name}: the bits depend on the order the blocks ran in"
+        );
+    }
+    // (f64 sums of a few hundred float partials come out exact in any order, so this one
+    // could pass even with atomics; the kernel's fixed partials make it hold at any length.)
+    assert_eq!(
+        ss_forward.to_bits(),
+        ss_reverse.to_bits(),
+        "sum_squares depends on the block order"
     );
 }
 
@@ -402,20 +622,15 @@ fn layernorm_and_embedding_kernels_match_the_cpu_backend() {
         let (acc_x, acc_w, acc_b) = (random(t * c, 15), random(c, 16), random(c, 17));
         let (mut dx, mut dw, mut db) = (acc_x.clone(), acc_w.clone(), acc_b.clone());
         cpu.layernorm_backward(&mut dx, &mut dw, &mut db, &dy, &x, &w, &mean, &rstd, c);
-        let out = run(
-            "layernorm_backward",
-            rows(t, c),
-            &[
-                f32s(&acc_x),
-                f32s(&acc_w),
-                f32s(&acc_b),
-                f32s(&dy),
-                f32s(&x),
-                f32s(&w),
-                f32s(&mean),
-                f32s(&rstd),
-                int(c),
-            ],
+        let out = layernorm_backward(
+            BlockOrder::Forward,
+            [&acc_x, &acc_w, &acc_b],
+            &dy,
+            &x,
+            &w,
+            &mean,
+            &rstd,
+            c,
         );
         close(&format!("layernorm_backward dx (C {c})"), &out[0], &dx);
         close(&format!("layernorm_backward dw (C {c})"), &out[1], &dw);
@@ -448,19 +663,7 @@ fn layernorm_and_embedding_kernels_match_the_cpu_backend() {
     let (mut dw, mut dp, mut dt) = (random(vocab * c, 22), random(s * c, 23), random(c, 24));
     let (dw0, dp0, dt0) = (dw.clone(), dp.clone(), dt.clone());
     cpu.embedding_backward(&mut dw, &mut dp, &mut dt, &dout, &ids, s, c);
-    let out = run(
-        "embedding_backward",
-        rows(t, c),
-        &[
-            f32s(&dw0),
-            f32s(&dp0),
-            f32s(&dt0),
-            f32s(&dout),
-            u32s(&ids),
-            int(s),
-            int(c),
-        ],
-    );
+    let out = embedding_backward(BlockOrder::Forward, [&dw0, &dp0, &dt0], &dout, &ids, s, c);
     close("embedding_backward dword", &out[0], &dw);
     close("embedding_backward dpos", &out[1], &dp);
     close("embedding_backward dtok_type", &out[2], &dt);

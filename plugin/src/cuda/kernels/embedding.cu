@@ -11,17 +11,17 @@ extern "C" __global__ void embedding_forward(float* out, const unsigned int* ids
     for (int j = threadIdx.x; j < C; j += blockDim.x) o[j] = w[j] + p[j] + tok_type[j];
 }
 
-// Accumulates: rows that share a k-mer or a position add into the same gradient row.
-extern "C" __global__ void embedding_backward(float* dword, float* dpos, float* dtok_type,
-                                              const float* dout, const unsigned int* ids,
-                                              int S, int C) {
-    int t = blockIdx.x;
-    const float* d = dout + (size_t)t * C;
-    float* dw = dword + (size_t)ids[t] * C;
-    float* dp = dpos + (size_t)(t % S) * C;
+// The backward pass runs in a fixed order, so that two runs give the same bits (float atomics
+// would add in whatever order the blocks ran): the word rows through scatter_add_rows (tensor.cu;
+// the host groups the tokens by id), the token type through the column sums, and the positions
+// here: dpos[s, j] += Σ_b dout[b·S + s, j], batch rows in order.
+// Launch: grid (S), block (min(C, 1024)).
+extern "C" __global__ void embedding_position_backward(float* dpos, const float* dout, int B,
+                                                       int S, int C) {
+    int s = blockIdx.x;
     for (int j = threadIdx.x; j < C; j += blockDim.x) {
-        atomicAdd(dw + j, d[j]);
-        atomicAdd(dp + j, d[j]);
-        atomicAdd(dtok_type + j, d[j]);
+        float acc = 0.0f;
+        for (int b = 0; b < B; b++) acc += dout[((size_t)b * S + s) * C + j];
+        dpos[(size_t)s * C + j] += acc;
     }
 }

@@ -20,9 +20,10 @@ extern "C" __global__ void layernorm_forward(float* y, float* mean, float* rstd,
     }
 }
 
-// Accumulates dx, dw, db.
-extern "C" __global__ void layernorm_backward(float* dx, float* dw, float* db, const float* dy,
-                                              const float* x, const float* w, const float* mean,
+// Accumulates dx; the weight and bias gradients are layernorm_params_backward's. Launch: as
+// layernorm_forward.
+extern "C" __global__ void layernorm_backward(float* dx, const float* dy, const float* x,
+                                              const float* w, const float* mean,
                                               const float* rstd, int C) {
     int r = blockIdx.x;
     const float* xr = x + (size_t)r * C;
@@ -39,9 +40,27 @@ extern "C" __global__ void layernorm_backward(float* dx, float* dw, float* db, c
     float dnorm_norm_mean = block_sum(bsum) / C;
     for (int j = threadIdx.x; j < C; j += blockDim.x) {
         float norm = (xr[j] - m) * s;
-        float dnorm = dyr[j] * w[j];
-        atomicAdd(db + j, dyr[j]);
-        atomicAdd(dw + j, norm * dyr[j]);
-        dxr[j] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+        dxr[j] += (dyr[j] * w[j] - dnorm_mean - norm * dnorm_norm_mean) * s;
     }
+}
+
+// The weight and bias gradients' first pass, in a fixed order so that two runs give the same
+// bits (float atomics would add in whatever order the blocks ran): for the chunk of rows
+// blockIdx.y·R .. min(T, (blockIdx.y + 1)·R), pw[chunk, j] = Σ dy·norm and pb[chunk, j] = Σ dy,
+// rows in order. column_sums_finish then adds the chunks, in order, into dw and db.
+// Launch: grid (ceil(C / blockDim), ceil(T / R)), 1-D blocks.
+extern "C" __global__ void layernorm_params_backward(float* pw, float* pb, const float* dy,
+                                                     const float* x, const float* mean,
+                                                     const float* rstd, int T, int C, int R) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= C) return;
+    int r0 = blockIdx.y * R, r1 = r0 + R < T ? r0 + R : T;
+    float sw = 0.0f, sb = 0.0f;
+    for (int r = r0; r < r1; r++) {
+        float d = dy[(size_t)r * C + j];
+        sw += d * (x[(size_t)r * C + j] - mean[r]) * rstd[r];
+        sb += d;
+    }
+    pw[(size_t)blockIdx.y * C + j] = sw;
+    pb[(size_t)blockIdx.y * C + j] = sb;
 }

@@ -8,7 +8,9 @@
 // scheduler exposes, and the host code (launch shapes are the test's, cuBLAS is not here).
 
 #pragma once
+#include <algorithm>
 #include <barrier>
+#include <cstdlib>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -70,26 +72,33 @@ T atomicAdd(T* p, T v) {
     return old;
 }
 
-// Runs `kernel(args...)` over a 2-D grid of 1-D blocks.
+// Runs `kernel(args...)` over a 2-D grid of 1-D blocks, in grid order, or in the reverse order
+// with EMULATOR_BLOCK_ORDER=reverse: a GPU runs blocks in any order, so a kernel whose result
+// depends on it (float atomics across blocks) gives different bits the two ways.
 template <typename... Params, typename... Args>
 void launch(void (*kernel)(Params...), dim3 grid, unsigned threads, Args... args) {
     gridDim = grid;
     blockDim = dim3{threads, 1, 1};
+    std::vector<dim3> blocks;
     for (unsigned by = 0; by < grid.y; ++by)
-        for (unsigned bx = 0; bx < grid.x; ++bx) {
-            block_barrier = std::make_unique<std::barrier<>>(threads);
-            warp_barriers.clear();
-            for (unsigned w = 0; w < (threads + 31) / 32; ++w)
-                warp_barriers.push_back(std::make_unique<std::barrier<>>(32));
-            warp_slots.assign(((threads + 31) / 32) * 32, 0.0f);
-            std::vector<std::thread> pool;
-            for (unsigned t = 0; t < threads; ++t)
-                pool.emplace_back([=] {
-                    threadIdx = dim3{t, 0, 0};
-                    blockIdx = dim3{bx, by, 0};
-                    kernel(args...);
-                    block_barrier->arrive_and_drop();
-                });
-            for (auto& th : pool) th.join();
-        }
+        for (unsigned bx = 0; bx < grid.x; ++bx) blocks.push_back(dim3{bx, by, 0});
+    const char* order = std::getenv("EMULATOR_BLOCK_ORDER");
+    if (order && std::strcmp(order, "reverse") == 0) std::reverse(blocks.begin(), blocks.end());
+    for (dim3 blk : blocks) {
+        unsigned bx = blk.x, by = blk.y;
+        block_barrier = std::make_unique<std::barrier<>>(threads);
+        warp_barriers.clear();
+        for (unsigned w = 0; w < (threads + 31) / 32; ++w)
+            warp_barriers.push_back(std::make_unique<std::barrier<>>(32));
+        warp_slots.assign(((threads + 31) / 32) * 32, 0.0f);
+        std::vector<std::thread> pool;
+        for (unsigned t = 0; t < threads; ++t)
+            pool.emplace_back([=] {
+                threadIdx = dim3{t, 0, 0};
+                blockIdx = dim3{bx, by, 0};
+                kernel(args...);
+                block_barrier->arrive_and_drop();
+            });
+        for (auto& th : pool) th.join();
+    }
 }

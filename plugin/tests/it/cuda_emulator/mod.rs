@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use dnabert::cuda::launch::{self, Launch};
 use dnabert::cuda::FAMILIES;
 
 /// A kernel parameter as declared: its C type without `const`, and whether it is a pointer.
@@ -171,9 +172,27 @@ pub fn as_f32(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// The order the emulator runs a grid's blocks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockOrder {
+    Forward,
+    Reverse,
+}
+
 /// Launches `kernel` over `grid` blocks of `threads`; every pointer argument's final bytes, in
 /// parameter order. Each argument's type must be the declared one.
 pub fn launch(kernel: &str, grid: (usize, usize), threads: usize, args: &[Arg]) -> Vec<Vec<u8>> {
+    launch_in(BlockOrder::Forward, kernel, grid, threads, args)
+}
+
+/// [`launch`] with the blocks run in `order`.
+pub fn launch_in(
+    order: BlockOrder,
+    kernel: &str,
+    grid: (usize, usize),
+    threads: usize,
+    args: &[Arg],
+) -> Vec<Vec<u8>> {
     let all = kernels();
     let (_, params) = all
         .iter()
@@ -205,7 +224,12 @@ pub fn launch(kernel: &str, grid: (usize, usize), threads: usize, args: &[Arg]) 
         }
     }
     let exe = emulator().expect("launch() after emulator() said none");
+    let order = match order {
+        BlockOrder::Forward => "forward",
+        BlockOrder::Reverse => "reverse",
+    };
     let mut child = Command::new(exe)
+        .env("EMULATOR_BLOCK_ORDER", order)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -246,10 +270,13 @@ fn element_size(ty: &str) -> usize {
     }
 }
 
-/// `cuda/backend.rs`'s launch shapes: 1-D over n in blocks of 256; one block per row of `c`.
+/// `cuda/backend.rs`'s launch shapes (`dnabert::cuda::launch`) as (grid, threads).
+pub fn shape(l: Launch) -> ((usize, usize), usize) {
+    (l.grid, l.block)
+}
 pub fn grid(n: usize) -> ((usize, usize), usize) {
-    ((n.div_ceil(256).max(1), 1), 256)
+    shape(launch::elements(n))
 }
 pub fn rows(n_rows: usize, c: usize) -> ((usize, usize), usize) {
-    ((n_rows, 1), (c.div_ceil(32) * 32).clamp(32, 1024))
+    shape(launch::rows(n_rows, c))
 }
