@@ -109,8 +109,10 @@ pub enum Command {
     GatherEmbeddings(scatter::GatherArgs),
     /// Which CUDA libraries this machine loads, and whether every GPU kernel compiles.
     ///
-    /// Kernels compile through NVRTC for the given architectures. The GPU backend itself is
-    /// experimental: it has never run on a GPU yet.
+    /// Kernels compile through NVRTC for the given architectures; `--run` runs every GPU check
+    /// against the CPU and PyTorch (exit 1 on a failure, 77 without a usable GPU), `--bench`
+    /// times DNABERT-base. The GPU backend itself is experimental: it has never run on a GPU
+    /// yet.
     CudaCheck(cuda::CheckArgs),
     /// Print DNABERT's vocab.txt for k-mers of length K (3 to 6).
     Vocab(vocab::Args),
@@ -142,6 +144,22 @@ impl Command {
 }
 
 /// One line on stdout; a failed write (a full disk under a redirect) is an error, not a panic.
+/// An error that ends the process with its own exit status instead of 1 (`main.rs` looks for
+/// it): `cuda-check --run` on a machine without a usable GPU exits 77, "skipped".
+#[derive(Debug)]
+pub struct ExitWith {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
 pub fn say(line: impl Display) -> Result<()> {
     writeln!(std::io::stdout().lock(), "{line}").context("cannot write to stdout")
 }

@@ -130,6 +130,21 @@ impl Gpu {
         })
     }
 
+    /// "NAME, sm_XY, N GiB" for a report's first line.
+    pub fn describe(&self) -> String {
+        let ctx = self.stream.context();
+        use cudarc::driver::sys::CUdevice_attribute::*;
+        let cc = |a| ctx.attribute(a).unwrap_or(0);
+        format!(
+            "cuda:{} {}, sm_{}{}, {:.0} GiB",
+            ctx.ordinal(),
+            ctx.name().unwrap_or_else(|_| "(unnamed)".into()),
+            cc(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+            cc(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+            ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64
+        )
+    }
+
     /// The same GPU with attention run as `attention`.
     pub fn with_attention(&self, attention: Attention) -> Self {
         Self {

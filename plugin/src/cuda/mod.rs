@@ -15,6 +15,7 @@ pub mod backend;
 pub mod gemm;
 pub mod launch;
 pub mod nccl;
+pub mod selftest;
 
 use anyhow::{bail, Context, Result};
 
@@ -54,10 +55,38 @@ pub struct CheckArgs {
     /// GPU architectures to compile every kernel for (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = ["sm_80".to_string(), "sm_90".to_string()])]
     pub arch: Vec<String>,
+    /// Run every check on the GPU: each op forward and backward against the CPU backend (fp32
+    /// within 1e-4 of scale, bf16 within 1e-2, overwritten outputs poisoned first), fused
+    /// attention at DNABERT size, one masked-LM step and AdamW update against the compiled-in
+    /// PyTorch fixture, and the embed encoder on --model against the CPU. One line per check,
+    /// then a summary; exit 1 if any failed, 77 if this machine has no usable GPU.
+    #[arg(long)]
+    pub run: bool,
+    /// Time DNABERT-base (12 x 768) on the GPU: a masked-LM training step and the embed
+    /// forward, fp32 and bf16 products, attention as products or fused; tokens/s and MFU
+    /// against a bf16 GEMM rate measured here. Exit 77 without a usable GPU.
+    #[arg(long)]
+    pub bench: bool,
+    /// Which GPU (its CUDA ordinal).
+    #[arg(long, default_value_t = 0)]
+    pub gpu: usize,
+    /// The model folder --run embeds with on both backends.
+    #[arg(long, default_value = "models/dnabert6-chrx-4x256")]
+    pub model: std::path::PathBuf,
+    /// --bench: sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// --bench: tokens per sequence.
+    #[arg(long, default_value_t = 512)]
+    pub seq: usize,
+    /// --bench: timed runs of each row (after two warm-up runs); the median counts.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
 }
 
 impl CheckArgs {
-    /// Prints a line per library and per kernel family compiled.
+    /// Prints a line per library and per kernel family compiled; with --run/--bench, the
+    /// checks and the benchmark.
     pub fn run(self) -> Result<()> {
         use crate::cli::say;
         let libs = libraries();
@@ -65,6 +94,9 @@ impl CheckArgs {
         say(format!("driver (libcuda)\t{}", found(libs.driver)))?;
         say(format!("nvrtc\t{}", found(libs.nvrtc)))?;
         say(format!("cublas\t{}", found(libs.cublas)))?;
+        if self.run || self.bench {
+            return self.on_gpu();
+        }
         for arch in &self.arch {
             let arch: &'static str = ARCHS.iter().find(|a| **a == arch).ok_or_else(|| {
                 anyhow::anyhow!("--arch {arch}: expected one of {}", ARCHS.join(", "))
@@ -75,6 +107,52 @@ impl CheckArgs {
                     "{arch}\t{family}.cu\t{} kernels\t{} bytes of PTX",
                     kernel_names(src).len(),
                     ptx.len()
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_gpu(self) -> Result<()> {
+        use crate::cli::{say, ExitWith};
+        let no_gpu = |why: String| ExitWith {
+            code: selftest::NO_GPU_EXIT,
+            message: format!("no usable GPU, nothing was run: {why}"),
+        };
+        if !missing_libraries().is_empty() {
+            return Err(no_gpu(unavailable_reason(self.gpu)).into());
+        }
+        let gpu = backend::Gpu::new(self.gpu).map_err(|e| no_gpu(format!("{e:#}")))?;
+        say(format!("gpu\t{}", gpu.describe()))?;
+        if self.run {
+            let report = selftest::run_all(&gpu, &self.model);
+            for line in &report.lines {
+                say(line)?;
+            }
+            say(format!("summary\t{}", report.summary()))?;
+            if !report.failures().is_empty() {
+                bail!("cuda-check --run: {}", report.summary());
+            }
+        }
+        if self.bench {
+            let peak = selftest::bench::bf16_peak(&gpu, 8192)?;
+            say(format!(
+                "bench\tbf16 GEMM 8192^3 (cuBLAS, fp32 accumulation)\t{peak:.1} TFLOP/s: the MFU denominator"
+            ))?;
+            say(format!(
+                "bench\ttask\tprecision\tattention\ts/step\ttokens/s\tTFLOP/s\tMFU ({}x{} tokens, median of {})",
+                self.batch, self.seq, self.repeats
+            ))?;
+            for r in selftest::bench::run(&gpu, self.batch, self.seq, self.repeats.max(1), peak)? {
+                say(format!(
+                    "bench\t{}\t{}\t{:?}\t{:.4}\t{:.0}\t{:.1}\t{:.1}%",
+                    r.task,
+                    r.precision,
+                    r.attention,
+                    r.seconds,
+                    r.tokens_per_s,
+                    r.tflops,
+                    100.0 * r.mfu
                 ))?;
             }
         }

@@ -8,6 +8,7 @@ use crate::config::BertConfig;
 use crate::layout::{embeddings, mlm};
 
 /// MLM labels per token: the original id where a prediction is asked, -1 elsewhere.
+#[derive(Debug, Clone)]
 pub struct MlmBatch {
     pub tokens: Tokens,
     pub labels: Vec<i64>,

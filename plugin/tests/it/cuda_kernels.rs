@@ -99,3 +99,25 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
         }
     }
 }
+
+/// `cuda-check --run` and `--bench` on a machine without a usable GPU run nothing and say so,
+/// with exit status 77 ("skipped"), distinct from a failed check (1): what a cluster's node
+/// check or a CI job can branch on.
+#[test]
+fn cuda_check_run_without_a_gpu_exits_77() {
+    if cuda::missing_libraries().is_empty() {
+        eprintln!("SKIPPED: this machine has the CUDA libraries (gpu_parity.rs runs the checks)");
+        return;
+    }
+    for flag in ["--run", "--bench"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnabert"))
+            .args(["cuda-check", flag])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{flag}: {err}");
+        assert!(err.contains("no usable GPU, nothing was run"), "{err}");
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(listed.contains("driver (libcuda)\tnot found"), "{listed}");
+    }
+}

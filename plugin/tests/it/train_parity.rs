@@ -6,200 +6,67 @@
 //! relative to the tensor's scale, with a floor at float noise for tensors whose exact gradient
 //! is zero (the key bias, whose shift softmax cancels: PyTorch itself gives ~1e-8 there).
 
-use std::collections::HashMap;
-
-use dnabert::config::BertConfig;
+use dnabert::cuda::selftest::step::{self, Fixture};
+use dnabert::cuda::selftest::Report;
 use dnabert::train::backend::Dropout;
 use dnabert::train::classify::{self, ClassBatch, Head};
 use dnabert::train::cpu::Cpu;
 use dnabert::train::encoder::Tokens;
-use dnabert::train::mlm::{loss_and_grads, MlmBatch};
-use dnabert::train::ops::adamw::AdamW;
 use dnabert::train::params::Params;
-use dnabert::train::OptimizerState;
 
 const REL: f32 = 1e-4;
 const ABS: f32 = 1e-7;
 
-fn fixture() -> HashMap<String, (Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(crate::common::fixtures().join("train_k3.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(n, v)| (n, (v.shape().to_vec(), v.data().to_vec())))
-        .collect()
-}
-
-fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn i64s(b: &[u8]) -> Vec<i64> {
-    b.chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn config() -> BertConfig {
-    BertConfig {
-        vocab_size: 69,
-        hidden_size: 32,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        intermediate_size: 64,
-        max_position_embeddings: 32,
-        type_vocab_size: 2,
-        layer_norm_eps: 1e-12,
-        hidden_act: "gelu".into(),
-    }
-}
-
-/// Asserts the tolerance; returns the error relative to the tensor's scale.
-/// `params` filled from the fixture's `{prefix}param/<name>` tensors, all of them used.
-fn load_params(
-    fx: &HashMap<String, (Vec<usize>, Vec<u8>)>,
-    mut params: Params,
-    prefix: &str,
-) -> Params {
-    let in_fixture = fx
-        .keys()
-        .filter(|k| {
-            k.strip_prefix(prefix)
-                .is_some_and(|k| k.starts_with("param/"))
-        })
-        .count();
-    assert_eq!(
-        params.names.len(),
-        in_fixture,
-        "every PyTorch parameter has a place here, and no more"
-    );
-    for (name, shape) in params.names.clone() {
-        let (fshape, data) = &fx[&format!("{prefix}param/{name}")];
-        assert_eq!(&shape, fshape, "{name}");
-        params.get_mut(&name).copy_from_slice(&f32s(data));
-    }
-    params
-}
-
 fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
-    assert_within(REL, what, ours, theirs)
+    crate::common::assert_close(REL, ABS, what, ours, theirs)
 }
 
-/// Max abs error ≤ `rel` of the reference's largest magnitude (+ ABS); returns the error
-/// relative to that magnitude.
-fn assert_within(rel: f32, what: &str, ours: &[f32], theirs: &[f32]) -> f32 {
-    crate::common::assert_close(rel, ABS, what, ours, theirs)
-}
-
-/// The optimizer settings of the fixture's AdamW step.
-const OPT: AdamW = AdamW {
-    lr: 1e-3,
-    beta1: 0.9,
-    beta2: 0.98,
-    eps: 1e-6,
-    weight_decay: 0.01,
-};
-
-/// The fixture's masked-LM batch (with padding and masking).
-fn mlm_batch(fx: &HashMap<String, (Vec<usize>, Vec<u8>)>) -> MlmBatch {
-    MlmBatch {
-        tokens: Tokens {
-            batch: fx["ids"].0[0],
-            seq: fx["ids"].0[1],
-            ids: i64s(&fx["ids"].1).into_iter().map(|i| i as u32).collect(),
-            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
-        },
-        labels: i64s(&fx["labels"].1),
+fn assert_all_pass(r: &Report) {
+    for line in &r.lines {
+        eprintln!("{line}");
     }
+    assert!(r.failures().is_empty(), "{}", r.summary());
+    assert_eq!(r.lines.len(), 3, "loss, gradients, update");
 }
 
-/// PyTorch's gradients, as parameters.
-fn torch_grads(
-    fx: &HashMap<String, (Vec<usize>, Vec<u8>)>,
-    config: &BertConfig,
-    names: &[String],
-) -> Params {
-    let mut g = Params::bert_mlm(config);
-    for name in names {
-        g.get_mut(name)
-            .copy_from_slice(&f32s(&fx[&format!("grad/{name}")].1));
-    }
-    g
-}
-
+/// The loss, every gradient (the worst tensor named) and every parameter after AdamW: the
+/// same check `cuda-check --run` runs on a GPU (`dnabert::cuda::selftest::step`).
 #[test]
 fn mlm_loss_gradients_and_adamw_step_match_pytorch() {
-    let fx = fixture();
-    let config = config();
-    let mut params = load_params(&fx, Params::bert_mlm(&config), "");
-    let names: Vec<String> = params.names.iter().map(|(n, _)| n.clone()).collect();
-    let b = mlm_batch(&fx);
+    let fx = Fixture::train_k3();
     assert!(
-        b.tokens.mask.contains(&0.0),
+        fx.mlm_batch().tokens.mask.contains(&0.0),
         "the batch must exercise padding"
     );
-
-    let mut grads = Params::bert_mlm(&config);
-    let be = Cpu::new(1);
-    let loss = loss_and_grads(&be, &config, &params, &mut grads, &b, &Dropout::OFF);
-    let expected_loss = f32s(&fx["loss"].1)[0];
-    assert!(
-        (loss - expected_loss).abs() <= REL * expected_loss.abs(),
-        "loss {loss} vs PyTorch {expected_loss}"
-    );
-    let mut worst = (0f32, "");
-    for name in &names {
-        let rel = assert_close(
-            &format!("grad {name}"),
-            grads.get(name),
-            &f32s(&fx[&format!("grad/{name}")].1),
-        );
-        if rel > worst.0 && !name.contains("attention.self.key.bias") {
-            worst = (rel, name);
-        }
-    }
-    eprintln!(
-        "loss {loss} (PyTorch {expected_loss}); worst relative gradient error {:e} ({})",
-        worst.0, worst.1
-    );
-
-    // The optimizer step is checked on PyTorch's own gradients: where a gradient is zero up to
-    // float noise (the key bias), Adam's normalisation turns the noise into a full-size step, so
-    // a step from our gradients could not be compared there.
-    let mut state = OptimizerState::new(&be, &params);
-    state.step(&be, &OPT, &mut params, &torch_grads(&fx, &config, &names));
-    for name in &names {
-        assert_close(
-            &format!("after {name}"),
-            params.get(name),
-            &f32s(&fx[&format!("after/{name}")].1),
-        );
-    }
+    let mut r = Report::new(false);
+    step::run(&mut r, &Cpu::new(1), "cpu", REL);
+    assert_all_pass(&r);
 }
 
 /// The classification fixture's batch (the MLM batch's ids before masking, 3 classes).
-fn class_batch(fx: &HashMap<String, (Vec<usize>, Vec<u8>)>) -> ClassBatch {
-    let (batch, seq) = (fx["classify/ids"].0[0], fx["classify/ids"].0[1]);
+fn class_batch(fx: &Fixture) -> ClassBatch {
+    let (batch, seq) = (fx.shape("classify/ids")[0], fx.shape("classify/ids")[1]);
     ClassBatch {
         tokens: Tokens {
             batch,
             seq,
-            ids: i64s(&fx["classify/ids"].1)
+            ids: fx
+                .i64s("classify/ids")
                 .into_iter()
                 .map(|i| i as u32)
                 .collect(),
-            mask: i64s(&fx["mask"].1).into_iter().map(|m| m as f32).collect(),
+            mask: fx.i64s("mask").into_iter().map(|m| m as f32).collect(),
         },
-        labels: i64s(&fx["classify/labels"].1),
+        labels: fx.i64s("classify/labels"),
     }
 }
 
 fn classifier_matches_pytorch(prefix: &str, head: Head) {
-    let fx = fixture();
-    let config = config();
-    let params = load_params(&fx, Params::bert_classifier(&config, 3, head), prefix);
+    let fx = Fixture::train_k3();
+    let config = Fixture::config();
+    let params = fx
+        .params(Params::bert_classifier(&config, 3, head), prefix)
+        .unwrap();
     let b = class_batch(&fx);
     let be = Cpu::new(1);
     let mut grads = params.zeros_like(&be);
@@ -214,7 +81,7 @@ fn classifier_matches_pytorch(prefix: &str, head: Head) {
         true,
         &Dropout::OFF,
     );
-    let expected = f32s(&fx[&format!("{prefix}loss")].1)[0];
+    let expected = fx.f32s(&format!("{prefix}loss"))[0];
     assert!(
         (loss - expected).abs() <= REL * expected.abs(),
         "loss {loss} vs PyTorch {expected}"
@@ -223,7 +90,7 @@ fn classifier_matches_pytorch(prefix: &str, head: Head) {
         assert_close(
             &format!("grad {name}"),
             grads.get(name),
-            &f32s(&fx[&format!("{prefix}grad/{name}")].1),
+            &fx.f32s(&format!("{prefix}grad/{name}")),
         );
     }
 }
@@ -245,10 +112,12 @@ fn centre_token_head_matches_pytorch() {
 /// f32: a step of 1e-2 on weights of scale ~0.2, tolerance 3% of the largest gradient entry).
 #[test]
 fn gradients_with_dropout_match_finite_differences() {
-    let fx = fixture();
-    let config = config();
+    let fx = Fixture::train_k3();
+    let config = Fixture::config();
     let head = Head::Cls;
-    let mut params = load_params(&fx, Params::bert_classifier(&config, 3, head), "classify/");
+    let mut params = fx
+        .params(Params::bert_classifier(&config, 3, head), "classify/")
+        .unwrap();
     let b = class_batch(&fx);
     let be = Cpu::new(1);
     let dropout = Dropout { p: 0.2, seed: 7 };
@@ -302,66 +171,5 @@ fn gradients_with_dropout_match_finite_differences() {
     }
 }
 
-/// The same masked-LM step on the GPU backend (loss, every gradient, one AdamW update), held to
-/// the same PyTorch fixture: fp32 products within the CPU's bound, bf16 products within 1e-2
-/// (the bound), and fused attention (fp32) within the CPU's bound. Skips, saying why, without a GPU (CI); **not run yet**: no GPU has been
-/// lent to this project.
-#[test]
-fn mlm_step_on_the_gpu_matches_pytorch() {
-    use dnabert::cuda;
-    use dnabert::cuda::backend::{Attention, Gpu};
-    use dnabert::device::Precision;
-    if !cuda::missing_libraries().is_empty() {
-        eprintln!("SKIPPED: {}", cuda::unavailable_reason(0));
-        return;
-    }
-    let gpu = Gpu::new(0).unwrap_or_else(|e| panic!("{e:#}"));
-    for (precision, attention, rel) in [
-        (Precision::F32, Attention::Products, REL),
-        (Precision::Bf16, Attention::Products, 1e-2),
-        (Precision::F32, Attention::Fused, REL),
-    ] {
-        let g = gpu.with_precision(precision).with_attention(attention);
-        let fx = fixture();
-        let config = config();
-        let host = load_params(&fx, Params::bert_mlm(&config), "");
-        let names: Vec<String> = host.names.iter().map(|(n, _)| n.clone()).collect();
-        let b = mlm_batch(&fx);
-        let mut params = host.to_backend(&g);
-        let mut grads = Params::bert_mlm(&config).to_backend(&g);
-        let loss = loss_and_grads(&g, &config, &params, &mut grads, &b, &Dropout::OFF);
-        let expected_loss = f32s(&fx["loss"].1)[0];
-        assert!(
-            (loss - expected_loss).abs() <= rel * expected_loss.abs(),
-            "GPU ({precision}, {attention:?}) loss {loss} vs PyTorch {expected_loss}"
-        );
-        let grads = grads.to_host(&g);
-        for name in &names {
-            let theirs = f32s(&fx[&format!("grad/{name}")].1);
-            let what = format!("GPU ({precision}, {attention:?}) grad {name}");
-            if precision == Precision::Bf16 && name.contains("attention.self.key.bias") {
-                // Its true value is zero (softmax ignores a shift shared by a row's scores);
-                // what remains is rounding noise with no scale of its own to be relative to,
-                // so it is held to the key weight's gradient scale instead.
-                let key_w = f32s(&fx[&format!("grad/{}", name.replace("bias", "weight"))].1);
-                let scale = key_w.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let worst = grads.get(name).iter().fold(0f32, |m, v| m.max(v.abs()));
-                assert!(worst <= rel * scale, "{what}: {worst:e} vs scale {scale:e}");
-                continue;
-            }
-            assert_within(rel, &what, grads.get(name), &theirs);
-        }
-        let torch_grads = torch_grads(&fx, &config, &names).to_backend(&g);
-        let mut state = OptimizerState::new(&g, &params);
-        state.step(&g, &OPT, &mut params, &torch_grads);
-        let after = params.to_host(&g);
-        for name in &names {
-            assert_within(
-                rel,
-                &format!("GPU ({precision}, {attention:?}) after {name}"),
-                after.get(name),
-                &f32s(&fx[&format!("after/{name}")].1),
-            );
-        }
-    }
-}
+// On a GPU, the same step runs in `gpu_parity.rs` (`cuda-check --run`'s checks), with fp32
+// products, bf16 products (1e-2) and fused attention.
