@@ -11,11 +11,11 @@
 use std::time::Instant;
 
 use dnabert::config::BertConfig;
+use dnabert::train::backend::AdamW;
 use dnabert::train::backend::{Backend, Dropout};
 use dnabert::train::cpu::Cpu;
 use dnabert::train::encoder::Tokens;
 use dnabert::train::mlm::MlmBatch;
-use dnabert::train::ops::adamw::AdamW;
 use dnabert::train::params::Params;
 use dnabert::train::{store, OptimizerState};
 

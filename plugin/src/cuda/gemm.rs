@@ -6,7 +6,7 @@
 //! GEMM and the CPU backend (`plugin/tests/it/cuda_gemm.rs`). `backend.rs` hands each [`Gemm`] to
 //! `cublasGemmStridedBatchedEx`.
 
-use crate::train::ops::attention::Shape;
+use crate::train::backend::Shape;
 
 /// A matrix operand: device address, leading dimension and batch stride (in elements).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Launch shapes: the grids and blocks every kernel is launched with, in one place, so that the
-//! backend (`backend.rs`) and the CPU emulation of the kernels (`plugin/tests/it/cuda_emulated.rs`)
+//! backend (`backend/`) and the CPU emulation of the kernels (`plugin/tests/it/cuda_emulated.rs`)
 //! run the same shapes. The reductions' shapes depend on the problem's size alone, never on the
 //! card (its SM count), so every sum adds in the same order on every run and every GPU.
 

@@ -101,11 +101,11 @@ impl CheckArgs {
             let arch: &'static str = ARCHS.iter().find(|a| **a == arch).ok_or_else(|| {
                 anyhow::anyhow!("--arch {arch}: expected one of {}", ARCHS.join(", "))
             })?;
-            for (family, src) in FAMILIES {
+            for (family, _) in FAMILIES {
                 let ptx = compile(family, arch)?;
                 say(format!(
                     "{arch}\t{family}.cu\t{} kernels\t{} bytes of PTX",
-                    kernel_names(src).len(),
+                    kernel_names(family).len(),
                     ptx.len()
                 ))?;
             }
@@ -160,12 +160,36 @@ impl CheckArgs {
     }
 }
 
-/// The kernels a family defines (`extern "C" __global__ void NAME(`).
-pub fn kernel_names(src: &str) -> Vec<&str> {
-    src.split("extern \"C\" __global__ void ")
-        .skip(1)
-        .filter_map(|rest| rest.split('(').next())
+/// The kernels a family defines, in source order.
+pub fn kernel_names(family: &str) -> Vec<&'static str> {
+    signatures::SIGNATURES
+        .iter()
+        .filter(|s| s.family == family)
+        .map(|s| s.name)
         .collect()
+}
+
+/// Every kernel's parameter list, read once from `kernels/*.cu` by `build.rs`, which also
+/// generates the typed launchers `backend` calls (so they cannot disagree with this).
+pub mod signatures {
+    /// A kernel parameter as declared: its C type without `const` or `*`, its name, whether
+    /// it is a pointer, and whether what it points to is `const`.
+    #[derive(Debug)]
+    pub struct Param {
+        pub ctype: &'static str,
+        pub name: &'static str,
+        pub pointer: bool,
+        pub constant: bool,
+    }
+
+    #[derive(Debug)]
+    pub struct Signature {
+        pub family: &'static str,
+        pub name: &'static str,
+        pub params: &'static [Param],
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/signatures.rs"));
 }
 
 /// Which CUDA libraries this machine can load.
@@ -241,8 +265,8 @@ mod tests {
 
     #[test]
     fn every_family_has_kernels_and_a_forward_with_its_backward() {
-        for (family, src) in FAMILIES {
-            let names = kernel_names(src);
+        for (family, _) in FAMILIES {
+            let names = kernel_names(family);
             assert!(!names.is_empty(), "{family}: no kernels");
             for forward in names.iter().filter(|n| n.ends_with("_forward")) {
                 let base = forward.trim_end_matches("_forward");
@@ -261,90 +285,26 @@ mod tests {
         assert!(source("nope").is_none());
     }
 
-    /// Splits `text` at the commas outside brackets.
-    fn top_level(text: &str) -> Vec<String> {
-        let (mut parts, mut depth, mut cur) = (vec![], 0, String::new());
-        for ch in text.chars() {
-            match ch {
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' => depth -= 1,
-                ',' if depth == 0 => {
-                    parts.push(cur.trim().to_owned());
-                    cur.clear();
-                    continue;
-                }
-                _ => {}
-            }
-            cur.push(ch);
-        }
-        if !cur.trim().is_empty() {
-            parts.push(cur.trim().to_owned());
-        }
-        parts
-    }
-
-    /// The launches in backend.rs against the kernels' parameter lists, read from both
-    /// sources: as many arguments as parameters, and the integer widths right (`int` takes an
-    /// `as i32`, `size_t` a usize length), since a wrong width passes garbage without an error
-    /// and only a GPU would show it.
+    /// build.rs read every kernel the sources define, once each, with its parameters.
     #[test]
-    fn every_launch_passes_what_its_kernel_declares() {
-        let params = |kernel: &str| -> Vec<String> {
-            FAMILIES
-                .iter()
-                .find_map(|(_, src)| {
-                    let decl = src.split(&format!("__global__ void {kernel}(")).nth(1)?;
-                    let list = decl.split_once(')').unwrap().0;
-                    Some(list.split(',').map(|p| p.trim().to_owned()).collect())
-                })
-                .unwrap_or_else(|| panic!("no kernel {kernel}"))
-        };
-        let backend = include_str!("backend.rs");
-        let mut checked = 0;
-        for call in backend.split("launch!(").skip(1) {
-            // The macro's own definition and by_rows' launch of a kernel named at run time.
-            let mut depth = 1;
-            let end = call
-                .char_indices()
-                .find(|&(_, ch)| {
-                    depth += match ch {
-                        '(' => 1,
-                        ')' => -1,
-                        _ => 0,
-                    };
-                    depth == 0
-                })
-                .map(|(i, _)| i)
-                .unwrap();
-            let args = top_level(&call[..end]);
-            let Some(kernel) = args.get(1).and_then(|a| a.strip_prefix('"')) else {
-                continue;
-            };
-            let kernel = kernel.trim_end_matches('"');
-            let declared = params(kernel);
-            let passed = &args[3..];
-            assert_eq!(
-                passed.len(),
-                declared.len(),
-                "{kernel}: {passed:?} for {declared:?}"
-            );
-            for (arg, param) in passed.iter().zip(&declared) {
-                let ty = param.rsplit_once(' ').unwrap().0;
-                match ty {
-                    "int" => assert!(arg.ends_with("as i32"), "{kernel}: {arg} for {param}"),
-                    "size_t" => assert!(
-                        !arg.contains("as i32") && !arg.contains("f32"),
-                        "{kernel}: {arg} for {param}"
-                    ),
-                    _ if ty.ends_with('*') => assert!(
-                        arg.contains("ptr") || arg == "0u64",
-                        "{kernel}: {arg} for {param}"
-                    ),
-                    _ => {}
-                }
-            }
-            checked += 1;
-        }
-        assert!(checked >= 25, "only {checked} launches found");
+    fn the_signatures_cover_every_kernel_of_the_sources() {
+        let in_sources: usize = FAMILIES
+            .iter()
+            .map(|(_, src)| src.matches("extern \"C\" __global__ void ").count())
+            .sum();
+        assert_eq!(signatures::SIGNATURES.len(), in_sources);
+        let ln = signatures::SIGNATURES
+            .iter()
+            .find(|s| s.name == "layernorm_forward")
+            .unwrap();
+        let params: Vec<_> = ln
+            .params
+            .iter()
+            .map(|p| (p.ctype, p.name, p.pointer, p.constant))
+            .collect();
+        assert_eq!(params[0], ("float", "y", true, false));
+        assert_eq!(params[3], ("float", "x", true, true));
+        assert_eq!(params[6], ("int", "C", false, false));
+        assert_eq!(params[7], ("float", "eps", false, false));
     }
 }

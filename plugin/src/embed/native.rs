@@ -164,7 +164,7 @@ impl Native {
     /// Multi-head attention over `qkv` (T × 3C: Q, K, V side by side) into ctx (T × C), the
     /// (batch row, head) items split over the threads as the training engine splits them.
     fn attention(&self, ctx: &mut [f32], qkv: &[f32], tokens: &Tokens) {
-        let sh = attention::Shape {
+        let sh = crate::train::backend::Shape {
             batch: tokens.batch,
             seq: tokens.seq,
             heads: self.config.num_attention_heads,

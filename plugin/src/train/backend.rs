@@ -11,8 +11,32 @@
 
 use std::ops::Range;
 
-use super::ops::adamw::AdamW;
-use super::ops::attention::Shape;
+/// An attention call's shape: `batch` rows of `seq` tokens, `heads` heads of `head_dim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl Shape {
+    /// Elements of the attention probabilities, B·H·S².
+    pub fn probs_len(&self) -> usize {
+        self.batch * self.heads * self.seq * self.seq
+    }
+}
+
+/// AdamW's settings, as `torch.optim.AdamW` takes them (each backend's `adamw` runs the
+/// update: `train/ops/adamw.rs` on the CPU).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamW {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+}
 
 pub trait Backend: Sync {
     type Buf: Clone + Send + Sync;

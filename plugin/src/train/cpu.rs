@@ -4,9 +4,9 @@
 
 use std::ops::Range;
 
+use super::backend::AdamW;
 use super::backend::Backend;
-use super::ops::adamw::AdamW;
-use super::ops::attention::Shape;
+use super::backend::Shape;
 use super::ops::{attention, cross_entropy, dropout, embedding, gelu, layernorm, linear};
 
 #[derive(Debug, Clone, Copy)]

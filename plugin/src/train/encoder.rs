@@ -4,7 +4,6 @@
 //! the attention probabilities, and on each sublayer's output before its residual sum.
 
 use super::backend::{Backend, Dropout};
-use super::ops::attention;
 use super::params::Params;
 use crate::config::BertConfig;
 use crate::layout::{self, embeddings};
@@ -165,8 +164,8 @@ pub(super) fn drop_backward<B: Backend>(be: &B, d: &mut B::Buf, mask: &B::Buf) {
     }
 }
 
-fn attention_shape(config: &BertConfig, tokens: &Tokens) -> attention::Shape {
-    attention::Shape {
+fn attention_shape(config: &BertConfig, tokens: &Tokens) -> crate::train::backend::Shape {
+    crate::train::backend::Shape {
         batch: tokens.batch,
         seq: tokens.seq,
         heads: config.num_attention_heads,

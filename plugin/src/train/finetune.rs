@@ -14,11 +14,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::backend::AdamW;
 use super::backend::{Backend, Dropout};
 use super::classify::{self, ClassBatch, Head};
 use super::cpu::Cpu;
 use super::metrics::{self, Metrics};
-use super::ops::adamw::AdamW;
 use super::params::Params;
 use super::{store, OptimizerState};
 use crate::folder::Description;

@@ -19,8 +19,8 @@ pub mod pretrain;
 pub mod ranks;
 pub mod store;
 
+use backend::AdamW;
 use backend::Backend;
-use ops::adamw::AdamW;
 use params::Params;
 
 /// Optimizer state: the two AdamW moments in the parameters' layout, and the step count.

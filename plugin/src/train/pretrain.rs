@@ -15,11 +15,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::backend::AdamW;
 use super::backend::{Backend, Dropout};
 use super::cpu::Cpu;
 use super::data::{Genome, MaskStyle, Sampler, Split};
 use super::mlm::{self, MlmBatch};
-use super::ops::adamw::AdamW;
 use super::ops::dropout::mix;
 use super::params::Params;
 use super::ranks::{Group, Solo};

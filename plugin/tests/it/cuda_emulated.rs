@@ -6,9 +6,9 @@
 //! barrier, warp shuffles through a table; `cuda_emulator/mod.rs` reads every kernel's parameter
 //! list from its source, writes a C++ dispatcher for all of them, compiles it once with the
 //! machine's C++ compiler, and launches kernels through it with the grid shapes
-//! `cuda/backend.rs` uses. Mutations of the kernels (a dropped scale, a wrong bias correction, a
+//! `cuda/backend/` uses. Mutations of the kernels (a dropped scale, a wrong bias correction, a
 //! shortened warp reduction) were each seen to fail here. Not
-//! checked here: speed, the host side of `cuda/backend.rs`, cuBLAS; those need a GPU
+//! checked here: speed, the host side of `cuda/backend/`, cuBLAS; those need a GPU
 //! (`gpu_parity.rs`).
 
 use std::io::Write as _;
@@ -17,10 +17,10 @@ use std::process::{Command, Stdio};
 use crate::common::{random, AttentionCase};
 use crate::cuda_emulator::*;
 use dnabert::cuda::launch as shapes;
+use dnabert::train::backend::AdamW;
 use dnabert::train::backend::Backend;
+use dnabert::train::backend::Shape;
 use dnabert::train::cpu::Cpu;
-use dnabert::train::ops::adamw::AdamW;
-use dnabert::train::ops::attention::Shape;
 
 fn close(what: &str, got: &[f32], want: &[f32]) {
     crate::common::assert_within(1e-5, what, got, want)
@@ -251,7 +251,7 @@ fn elementwise_kernels_match_the_cpu_backend() {
     );
 }
 
-// The host sides of the backend's reductions (`cuda/backend.rs`), each a few launches.
+// The host sides of the backend's reductions (`cuda/backend/`), each a few launches.
 
 /// `acc[j] + Σ_r a[r, j]` over `t` rows of `c`: column_sums_partial, then column_sums_finish.
 fn column_sums(order: BlockOrder, acc: &[f32], a: &[f32], t: usize, c: usize) -> Vec<f32> {
@@ -810,7 +810,7 @@ fn attention_softmax_and_cross_entropy_kernels_match_the_cpu_backend() {
 }
 
 /// The fused attention kernels (forward, then dq and dk/dv backward), launched as
-/// `cuda/backend.rs` launches them, against the CPU backend's attention: padding, a sequence
+/// `cuda/backend/` launches them, against the CPU backend's attention: padding, a sequence
 /// that is not a whole number of tiles, and the largest head the kernels take.
 #[test]
 fn fused_attention_kernels_match_the_cpu_backend() {

@@ -7,8 +7,8 @@
 use crate::common::random;
 use dnabert::cuda::gemm::*;
 use dnabert::train::backend::Backend;
+use dnabert::train::backend::Shape;
 use dnabert::train::cpu::Cpu;
-use dnabert::train::ops::attention::Shape;
 
 /// Host buffers at made-up device addresses, each with the element size the GPU would give
 /// it (values are kept as f32; only the address arithmetic sees the size).

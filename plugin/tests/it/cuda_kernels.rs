@@ -121,3 +121,42 @@ fn cuda_check_run_without_a_gpu_exits_77() {
         assert!(listed.contains("driver (libcuda)\tnot found"), "{listed}");
     }
 }
+
+/// The session script a lent GPU runs (`benches/gpu_session.sh`), rehearsed as far as a machine
+/// without a GPU allows: it finds the binary, writes the machine's description and every log
+/// under $OUT, prints the table, and exits 77 because both GPU steps were skipped. (PyTorch's
+/// step is left out: CI has no torch; it was rehearsed by hand with `--torch-device cpu`.)
+#[test]
+fn the_gpu_session_script_runs_here_and_says_it_skipped() {
+    if cuda::missing_libraries().is_empty() {
+        eprintln!("SKIPPED: this machine has the CUDA libraries");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let run = std::process::Command::new(root.join("benches/gpu_session.sh"))
+        .env("OUT", out.path())
+        .env("DNABERT_BIN", env!("CARGO_BIN_EXE_dnabert"))
+        .env("GPU_PEERS", "0")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(77), "{table}");
+    for log in [
+        "machine.txt",
+        "cuda-check-run.log",
+        "cuda-check-bench.log",
+        "summary.txt",
+    ] {
+        assert!(out.path().join(log).is_file(), "{log} not written");
+    }
+    assert!(
+        table.contains("== cuda-check --run: skipped: no usable GPU"),
+        "{table}"
+    );
+    assert!(
+        table.contains("== cuda-check --bench: skipped: no usable GPU"),
+        "{table}"
+    );
+    assert!(table.contains("not run (GPU_PEERS=0)"), "{table}");
+}

@@ -14,10 +14,10 @@ use cudarc::driver::DevicePtr;
 use crate::config::BertConfig;
 use crate::cuda::backend::{Attention, Gpu};
 use crate::device::Precision;
+use crate::train::backend::AdamW;
 use crate::train::backend::Dropout;
 use crate::train::encoder::{self, Tokens};
 use crate::train::mlm::MlmBatch;
-use crate::train::ops::adamw::AdamW;
 use crate::train::params::Params;
 use crate::train::{store, OptimizerState};
 

@@ -4,10 +4,10 @@
 //! into start as the same random values on both.
 
 use super::{random, Report};
+use crate::train::backend::AdamW;
 use crate::train::backend::Backend;
+use crate::train::backend::Shape;
 use crate::train::cpu::Cpu;
-use crate::train::ops::adamw::AdamW;
-use crate::train::ops::attention::Shape;
 
 /// An op's output buffer.
 enum Out {

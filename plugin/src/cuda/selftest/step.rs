@@ -11,10 +11,10 @@ use anyhow::{bail, Context, Result};
 
 use super::Report;
 use crate::config::BertConfig;
+use crate::train::backend::AdamW;
 use crate::train::backend::{Backend, Dropout};
 use crate::train::encoder::Tokens;
 use crate::train::mlm::{loss_and_grads, MlmBatch};
-use crate::train::ops::adamw::AdamW;
 use crate::train::params::Params;
 use crate::train::OptimizerState;
 

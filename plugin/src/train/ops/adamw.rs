@@ -1,14 +1,8 @@
 //! AdamW as `torch.optim.AdamW` does it: decoupled weight decay, bias-corrected moments.
 
-#[derive(Debug, Clone, Copy)]
-pub struct AdamW {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-}
+use crate::train::backend::AdamW;
 
+// The CPU's update; the settings are the backends' shared vocabulary (`train::backend`).
 impl AdamW {
     /// One step (`step` counts from 1) over a parameter tensor and its moments.
     pub fn update(

@@ -7,13 +7,9 @@
 
 use super::{dropout, gemm_strided, rm, tr, vmath};
 
-pub struct Shape {
-    pub batch: usize,
-    pub seq: usize,
-    pub heads: usize,
-    pub head_dim: usize,
-}
+use crate::train::backend::Shape;
 
+// The CPU kernels' offsets into a shape's tensors.
 impl Shape {
     fn c(&self) -> usize {
         self.heads * self.head_dim
@@ -25,9 +21,6 @@ impl Shape {
     /// Offset of the S × S probability block of (b, h).
     fn p_at(&self, b: usize, h: usize) -> usize {
         (b * self.heads + h) * self.seq * self.seq
-    }
-    pub fn probs_len(&self) -> usize {
-        self.batch * self.heads * self.seq * self.seq
     }
 }
 

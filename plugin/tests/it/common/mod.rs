@@ -142,7 +142,7 @@ pub fn random(n: usize, seed: u64) -> Vec<f32> {
 /// One attention case without dropout, with the CPU backend's answers: random q, k, v and
 /// dctx (seeds from `seed`), the last 9 keys of the first batch row padded.
 pub struct AttentionCase {
-    pub sh: dnabert::train::ops::attention::Shape,
+    pub sh: dnabert::train::backend::Shape,
     pub q: Vec<f32>,
     pub k: Vec<f32>,
     pub v: Vec<f32>,
@@ -158,7 +158,7 @@ pub struct AttentionCase {
 impl AttentionCase {
     pub fn new(batch: usize, heads: usize, seq: usize, head_dim: usize, seed: u64) -> Self {
         use dnabert::train::backend::Backend;
-        let sh = dnabert::train::ops::attention::Shape {
+        let sh = dnabert::train::backend::Shape {
             batch,
             seq,
             heads,
@@ -194,7 +194,7 @@ impl AttentionCase {
 /// The CPU backend's attention forward: (ctx, probabilities, dropout factors — empty
 /// without dropout).
 pub fn cpu_attention(
-    sh: &dnabert::train::ops::attention::Shape,
+    sh: &dnabert::train::backend::Shape,
     q: &[f32],
     k: &[f32],
     v: &[f32],

@@ -1,7 +1,7 @@
 //! The CPU emulation of our CUDA kernels (see `emulator.h`): every kernel's parameter list read
 //! from its source, a C++ dispatcher for all of them compiled once with the machine's C++
 //! compiler, and `launch`, which runs one kernel through it with the grid shapes
-//! `cuda/backend.rs` uses.
+//! `cuda/backend/` uses.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use dnabert::cuda::launch::{self, Launch};
+use dnabert::cuda::signatures::SIGNATURES;
 use dnabert::cuda::FAMILIES;
 
 /// A kernel parameter as declared: its C type without `const`, and whether it is a pointer.
@@ -19,32 +20,23 @@ pub struct Param {
     pub pointer: bool,
 }
 
-/// Every kernel of every family: (name, parameters).
+/// Every kernel of every family: (name, parameters), as build.rs read them
+/// (`dnabert::cuda::signatures`, the same list the typed launchers come from).
 pub fn kernels() -> Vec<(String, Vec<Param>)> {
-    let mut out = vec![];
-    for (_, src) in FAMILIES {
-        for decl in src.split("extern \"C\" __global__ void ").skip(1) {
-            let (name, rest) = decl.split_once('(').unwrap();
-            let params = rest.split_once(')').unwrap().0;
-            let params = params
-                .split(',')
-                .map(|p| {
-                    let p = p.replace("const ", "");
-                    let pointer = p.contains('*');
-                    let words: Vec<&str> = p
-                        .split(|c: char| c.is_whitespace() || c == '*')
-                        .filter(|w| !w.is_empty())
-                        .collect();
-                    Param {
-                        ty: words[..words.len() - 1].join(" "),
-                        pointer,
-                    }
+    SIGNATURES
+        .iter()
+        .map(|s| {
+            let params = s
+                .params
+                .iter()
+                .map(|p| Param {
+                    ty: p.ctype.to_owned(),
+                    pointer: p.pointer,
                 })
                 .collect();
-            out.push((name.trim().to_owned(), params));
-        }
-    }
-    out
+            (s.name.to_owned(), params)
+        })
+        .collect()
 }
 
 /// The C++ program that launches any kernel named on its stdin (protocol: cuda_emulator/io.h).
@@ -270,7 +262,7 @@ fn element_size(ty: &str) -> usize {
     }
 }
 
-/// `cuda/backend.rs`'s launch shapes (`dnabert::cuda::launch`) as (grid, threads).
+/// `cuda/backend/`'s launch shapes (`dnabert::cuda::launch`) as (grid, threads).
 pub fn shape(l: Launch) -> ((usize, usize), usize) {
     (l.grid, l.block)
 }
