@@ -62,6 +62,24 @@ impl BertConfig {
                 self.max_position_embeddings
             );
         }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            bail!(
+                "layer_norm_eps = {}: must be a finite number > 0",
+                self.layer_norm_eps
+            );
+        }
+        // Before anything is allocated: a shape whose weights cannot fit in this machine
+        // would abort in the allocator, or overflow the size computation itself.
+        crate::limits::check_memory(
+            &format!(
+                "a model of {} layers, hidden size {}, {} positions, {} tokens",
+                self.num_hidden_layers,
+                self.hidden_size,
+                self.max_position_embeddings,
+                self.vocab_size
+            ),
+            self.param_count().and_then(|n| n.checked_mul(4)),
+        )?;
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_python") {
             bail!(
                 "hidden_act '{}' is not supported (DNABERT uses exact 'gelu')",
@@ -69,6 +87,35 @@ impl BertConfig {
             );
         }
         Ok(())
+    }
+
+    /// Parameters of the encoder with an MLM head (the largest layout but for a classifier's
+    /// labels), None past u128.
+    pub fn param_count(&self) -> Option<u128> {
+        let u = |x: usize| x as u128;
+        let (h, i) = (u(self.hidden_size), u(self.intermediate_size));
+        let embeddings = u(self.vocab_size)
+            .checked_add(u(self.max_position_embeddings))?
+            .checked_add(u(self.type_vocab_size))?
+            .checked_add(2)?
+            .checked_mul(h)?;
+        let attention = h
+            .checked_mul(h)?
+            .checked_mul(4)?
+            .checked_add(h.checked_mul(6)?)?;
+        let ffn = h
+            .checked_mul(i)?
+            .checked_mul(2)?
+            .checked_add(i)?
+            .checked_add(h.checked_mul(3)?)?;
+        let layers = attention
+            .checked_add(ffn)?
+            .checked_mul(u(self.num_hidden_layers))?;
+        let head = h
+            .checked_mul(h)?
+            .checked_add(h.checked_mul(3)?)?
+            .checked_add(u(self.vocab_size))?;
+        embeddings.checked_add(layers)?.checked_add(head)
     }
 
     pub fn head_dim(&self) -> usize {

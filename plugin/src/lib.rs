@@ -17,6 +17,7 @@ pub mod folder;
 pub mod hub;
 pub mod io_util;
 pub mod layout;
+pub mod limits;
 pub mod model_dir;
 pub mod net;
 pub mod npy;

@@ -90,6 +90,21 @@ impl Checkpoint {
         };
         let (tensors, non_float) =
             normalise::canonical(raw).with_context(|| format!("{}", path.display()))?;
+        // A NaN or Inf weight would flow through every stage into all-NaN outputs with exit 0.
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        for name in names {
+            let data = &tensors[name].data;
+            let bad = data.iter().filter(|v| !v.is_finite()).count();
+            if bad > 0 {
+                bail!(
+                    "{}: tensor {name} holds {bad} non-finite values (NaN or Inf) of {}: the \
+                     checkpoint is corrupt, or the run that wrote it diverged",
+                    path.display(),
+                    data.len()
+                );
+            }
+        }
         Ok(Self {
             tensors,
             non_float,

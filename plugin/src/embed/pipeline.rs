@@ -209,6 +209,17 @@ fn infer_stage(
         };
         let rows: Vec<&[u32]> = jobs.iter().map(|j| j.ids.as_slice()).collect();
         let out = engine.run(&packer.pack(&rows))?;
+        // The last guard (weights and config are checked when loaded): a NaN never reaches
+        // the output, and the run ends before its files are committed.
+        if let Some(at) = out.data.iter().position(|v| !v.is_finite()) {
+            let j = &jobs[(at / h / out.seq.max(1)).min(jobs.len() - 1)];
+            anyhow::bail!(
+                "the model computed a non-finite value (NaN or Inf) for the window at k-mer {} of \
+                 record '{}': its weights or config.json are broken; nothing was written",
+                j.start,
+                j.seq.id
+            );
+        }
         let (hidden, stride) = (&out.data, out.seq);
         for (b, j) in jobs.into_iter().enumerate() {
             let row = |t: usize| &hidden[(b * stride + t) * h..(b * stride + t + 1) * h];

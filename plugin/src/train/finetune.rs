@@ -99,6 +99,47 @@ pub struct FinetuneConfig {
     pub output: PathBuf,
 }
 
+impl FinetuneConfig {
+    /// Every number in range before anything runs (`crate::limits`), naming the key.
+    pub fn check(&self) -> Result<()> {
+        use crate::limits::{self, count, in_range, positive};
+        if self.num_labels < 2 || self.num_labels > limits::MAX_LABELS {
+            bail!(
+                "num_labels = {}: must be between 2 and {}",
+                self.num_labels,
+                limits::MAX_LABELS
+            );
+        }
+        count(
+            "batch_size",
+            self.batch_size as u64,
+            limits::MAX_BATCH as u64,
+        )?;
+        count("epochs", self.epochs as u64, limits::MAX_EPOCHS as u64)?;
+        count("head_hidden", self.head_hidden as u64, 1 << 20)?;
+        count("threads", self.threads as u64, limits::MAX_THREADS as u64)?;
+        positive("lr", self.lr, 1.0)?;
+        in_range("warmup_fraction", self.warmup_fraction, 0.0, 1.0, false)?;
+        in_range("weight_decay", self.weight_decay, 0.0, 1.0, false)?;
+        in_range("dropout", self.dropout, 0.0, 1.0, true)?;
+        in_range(
+            "validation_fraction",
+            self.validation_fraction,
+            0.0,
+            1.0,
+            true,
+        )?;
+        in_range("test_fraction", self.test_fraction, 0.0, 1.0, true)?;
+        if self.validation_fraction + self.test_fraction >= 1.0 {
+            bail!(
+                "validation_fraction + test_fraction = {}: nothing would be left to train on",
+                self.validation_fraction + self.test_fraction
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The classification head.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
@@ -397,12 +438,7 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
             bail!("no {key}: set {key} in the config or give --{key}");
         }
     }
-    if c.num_labels < 2 || c.batch_size == 0 || c.epochs == 0 || c.head_hidden == 0 {
-        bail!("num_labels must be at least 2; batch_size, epochs and head_hidden at least 1");
-    }
-    if !(0.0..1.0).contains(&c.dropout) {
-        bail!("dropout must be in [0, 1), not {}", c.dropout);
-    }
+    c.check()?;
     let model = ModelDir::open(&c.model)?;
     let n = c.num_labels;
     let head = c.head();
@@ -483,6 +519,14 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
                 !c.freeze_encoder,
                 &dropout,
             );
+            if !loss.is_finite() {
+                bail!(
+                    "training diverged at epoch {} step {}: the loss is {loss} (too high an lr?); \
+                     stopped before writing a model",
+                    epoch + 1,
+                    i + 1
+                );
+            }
             let step = state.step as f32;
             let lr = if step < warmup {
                 c.lr * (step + 1.0) / warmup
@@ -512,6 +556,13 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
             }
         }
         let (vloss, vm, _) = evaluate(be, &model, &params, head, &validation, n, c.batch_size);
+        if !vloss.is_finite() {
+            bail!(
+                "training diverged in epoch {}: the validation loss is {vloss} (too high an lr?); \
+                 stopped before writing a model",
+                epoch + 1
+            );
+        }
         let line = serde_json::json!({
             "epoch": epoch + 1, "train_loss": epoch_loss / train.len() as f32, "val_loss": vloss,
             "val_accuracy": vm.accuracy, "val_mcc": vm.mcc, "val_macro_f1": vm.macro_f1,

@@ -170,3 +170,23 @@ impl<B: Backend> Params<B> {
         be.scale(B::all_mut(&mut self.data), s);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `BertConfig::param_count`, which bounds a model before it is allocated, counts what
+    /// the MLM layout allocates.
+    #[test]
+    fn the_config_counts_the_mlm_layouts_parameters() {
+        let mut c = crate::cuda::selftest::bench::dnabert_base();
+        assert_eq!(c.param_count(), Some(Params::bert_mlm(&c).len() as u128));
+        c.num_hidden_layers = 2;
+        c.max_position_embeddings = 100;
+        assert_eq!(c.param_count(), Some(Params::bert_mlm(&c).len() as u128));
+        c.hidden_size = usize::MAX;
+        c.intermediate_size = usize::MAX;
+        c.num_hidden_layers = usize::MAX;
+        assert_eq!(c.param_count(), None);
+    }
+}

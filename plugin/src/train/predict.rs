@@ -127,6 +127,14 @@ pub fn run_on<B: Backend>(
     }
     let seqs: Vec<&[u8]> = rows.iter().map(|r| r.4.as_slice()).collect();
     let probs = probabilities(be, &model, &params, head, &seqs, n, batch);
+    if let Some(i) = probs.iter().position(|p| p.iter().any(|x| !x.is_finite())) {
+        bail!(
+            "{}: the model computed a non-finite probability (NaN or Inf) for {}: its weights \
+             or config.json are broken; nothing was written",
+            model.path.display(),
+            rows[i].0
+        );
+    }
     let mut out = AtomicFile::create(output)?;
     let probs_header: Vec<String> = (0..n).map(|i| format!("prob_{i}")).collect();
     let label_col = if is_fasta { "" } else { "\tlabel" };

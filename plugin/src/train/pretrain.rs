@@ -28,6 +28,7 @@ use super::OptimizerState;
 use crate::config::BertConfig;
 use crate::folder::Description;
 use crate::layout::Layout;
+use crate::limits;
 use crate::model_dir::ModelDir;
 use crate::rng::{rng, Stream};
 use crate::tokenizer::Tokenizer;
@@ -231,6 +232,73 @@ pub struct PretrainConfig {
 }
 
 impl PretrainConfig {
+    /// Every number in range before anything runs (`crate::limits`): a NaN or 1e30 learning
+    /// rate, a zero interval, a count that would loop for years are refused, naming the key.
+    pub fn check(&self) -> Result<()> {
+        use crate::limits::{count, in_range, positive};
+        let t = &self.training;
+        count("training.steps", t.steps, limits::MAX_STEPS)?;
+        count(
+            "training.batch_size",
+            t.batch_size as u64,
+            limits::MAX_BATCH as u64,
+        )?;
+        count(
+            "training.grad_accumulation",
+            t.grad_accumulation as u64,
+            limits::MAX_BATCH as u64,
+        )?;
+        count(
+            "training.threads",
+            t.threads as u64,
+            limits::MAX_THREADS as u64,
+        )?;
+        count(
+            "training.checkpoint_every",
+            t.checkpoint_every,
+            limits::MAX_STEPS,
+        )?;
+        count(
+            "training.validate_every",
+            t.validate_every,
+            limits::MAX_STEPS,
+        )?;
+        count(
+            "training.validation_batches",
+            t.validation_batches as u64,
+            limits::MAX_VALIDATION_BATCHES as u64,
+        )?;
+        if t.warmup_steps > t.steps {
+            bail!(
+                "training.warmup_steps = {} exceeds training.steps = {}",
+                t.warmup_steps,
+                t.steps
+            );
+        }
+        positive("training.lr", t.lr, 1.0)?;
+        positive("training.eps", t.eps, 1.0)?;
+        in_range("training.betas[0]", t.betas.0, 0.0, 1.0, true)?;
+        in_range("training.betas[1]", t.betas.1, 0.0, 1.0, true)?;
+        in_range("training.weight_decay", t.weight_decay, 0.0, 1.0, false)?;
+        in_range("training.clip", t.clip, 0.0, f32::MAX as f64, false)?;
+        in_range("training.dropout", t.dropout, 0.0, 1.0, true)?;
+        in_range(
+            "masking.probability",
+            self.masking.probability,
+            0.0,
+            1.0,
+            false,
+        )?;
+        in_range(
+            "data.validation_fraction",
+            self.data.validation_fraction,
+            0.0,
+            1.0,
+            true,
+        )?;
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let (mut c, base): (Self, _) = super::load_yaml(path)?;
         c.data
@@ -447,12 +515,7 @@ pub fn run_ranked<B: Backend>(
         bail!("no run folder: set output in the config or give --output");
     }
     let t = &c.training;
-    if !(0.0..1.0).contains(&t.dropout) {
-        bail!("training.dropout must be in [0, 1), not {}", t.dropout);
-    }
-    if t.batch_size == 0 || t.grad_accumulation == 0 || t.threads == 0 || t.steps == 0 {
-        bail!("training.steps, batch_size, grad_accumulation and threads must be at least 1");
-    }
+    c.check()?;
     if !t.grad_accumulation.is_multiple_of(world) {
         bail!(
             "training.grad_accumulation ({}) must be a multiple of the world size ({world}): \
@@ -618,6 +681,13 @@ pub fn run_ranked<B: Backend>(
         grads.scale(be, 1.0 / masked.max(1) as f32);
         let loss = loss_sum / masked.max(1) as f32;
         let norm = grads.norm(be);
+        if !loss.is_finite() || !norm.is_finite() {
+            bail!(diverged(
+                &c.output,
+                step + 1,
+                &format!("loss {loss}, gradient norm {norm}")
+            ));
+        }
         if t.clip > 0.0 && norm > t.clip {
             grads.scale(be, t.clip / norm);
         }
@@ -652,6 +722,15 @@ pub fn run_ranked<B: Backend>(
         }
         if lead && (done % t.checkpoint_every == 0 || done == t.steps) {
             metrics.flush()?;
+            // Finite gradients can still step the weights to Inf; such weights are never saved.
+            let weights = params.norm(be);
+            if !weights.is_finite() {
+                bail!(diverged(
+                    &c.output,
+                    done,
+                    &format!("weight norm {weights} after the update")
+                ));
+            }
             write_checkpoint(be, &c.output, &config, &folder, &params, &opt_state, t.seed)?;
         }
     }
@@ -661,6 +740,26 @@ pub fn run_ranked<B: Backend>(
         store::save_folder(&model_dir, &config, &host, &folder)?;
     }
     Ok(model_dir)
+}
+
+/// The error of a run stopped at a non-finite number, saying what is kept.
+fn diverged(output: &Path, step: u64, what: &str) -> String {
+    let ckpt = output.join("checkpoint");
+    let kept = match std::fs::read_to_string(ckpt.join("trainer.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<TrainerJson>(&t).ok())
+    {
+        Some(tj) => format!(
+            "the last good checkpoint, {} (step {}), is kept",
+            ckpt.display(),
+            tj.step
+        ),
+        None => "no checkpoint had been written yet".into(),
+    };
+    format!(
+        "training diverged at step {step}: {what} is not finite (too high a training.lr, or \
+         too little warmup?); stopped before saving it; {kept}"
+    )
 }
 
 /// The model folder's card and tokenizer settings for this run.

@@ -6,6 +6,7 @@ mod common;
 mod cuda_emulator;
 mod pipelines;
 
+mod bad_config;
 mod bad_input;
 mod cuda_emulated;
 mod cuda_gemm;
