@@ -51,13 +51,13 @@ pub struct FinetuneConfig {
     /// The share of `train` held out for testing when no tables are given.
     #[serde(default = "tenth")]
     pub test_fraction: f64,
-    /// Classes; labels are 0 … num_labels - 1.
+    /// Classes (2 to 65536); labels are 0 … num_labels - 1.
     pub num_labels: usize,
     /// Passes over the training table (early stopping may end sooner).
     pub epochs: usize,
     /// Sequences per step.
     pub batch_size: usize,
-    /// Peak learning rate (AdamW), linearly decayed to 0.
+    /// Peak learning rate (AdamW), in (0, 1], linearly decayed to 0.
     pub lr: f32,
     /// The share of the steps spent warming the learning rate up.
     #[serde(default)]

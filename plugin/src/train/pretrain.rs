@@ -134,9 +134,9 @@ pub enum Schedule {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
-    /// Optimizer steps.
+    /// Optimizer steps (1 to 10^9).
     pub steps: u64,
-    /// Windows per micro-batch.
+    /// Windows per micro-batch (1 to 65536).
     pub batch_size: usize,
     /// Micro-batches summed into each step (a step sees batch_size × grad_accumulation
     /// windows).
@@ -146,9 +146,9 @@ pub struct TrainingConfig {
     /// max_positions - 2].
     #[serde(default)]
     pub window_tokens: Option<usize>,
-    /// Peak learning rate (AdamW).
+    /// Peak learning rate (AdamW), in (0, 1].
     pub lr: f32,
-    /// Steps of linear warmup to lr.
+    /// Steps of linear warmup to lr (at most steps).
     #[serde(default)]
     pub warmup_steps: u64,
     /// linear or cosine decay to 0 after warmup.
@@ -172,7 +172,8 @@ pub struct TrainingConfig {
     /// Seeds the weights, the batches, the masks and the dropout.
     #[serde(default)]
     pub seed: u64,
-    /// Threads that split each batch (data parallel within the machine) [default: all cores].
+    /// Threads that split each batch (data parallel within the machine; 1 to 4096) [default:
+    /// all cores].
     #[serde(default = "super::default_threads")]
     #[schemars(extend("default" = "all cores"))]
     pub threads: usize,
@@ -182,7 +183,7 @@ pub struct TrainingConfig {
     /// Steps between validations (loss, perplexity, masked accuracy in metrics.jsonl).
     #[serde(default = "default_every")]
     pub validate_every: u64,
-    /// Batches of held-out windows per validation.
+    /// Batches of held-out windows per validation (1 to 10^6).
     #[serde(default = "default_val_batches")]
     pub validation_batches: usize,
 }
