@@ -25,6 +25,7 @@ pub mod onnx_export;
 pub mod remote;
 pub mod rng;
 pub mod scatter;
+pub mod signals;
 pub mod splice;
 pub mod tokenizer;
 pub mod train;

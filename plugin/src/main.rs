@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Before any thread starts, so that every thread inherits the blocked signals.
+    dnabert::signals::install();
     dnabert::keep_freed_memory();
     match dnabert::cli::Cli::parse().command.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -75,10 +75,15 @@ impl NpyWriter {
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<()> {
+    pub fn finish(self) -> Result<()> {
+        self.into_file()?.commit()
+    }
+
+    /// The file with its header patched, for committing with another (`io_util::commit_pair`).
+    pub fn into_file(mut self) -> Result<AtomicFile> {
         let h = header(self.rows, self.cols);
         self.file.patch(0, &h)?;
-        self.file.commit()
+        Ok(self.file)
     }
 }
 

@@ -194,7 +194,7 @@ pub fn read_manifest(path: &Path) -> Result<Vec<Piece>> {
             MANIFEST_HEADER.replace('\t', " ")
         ),
     }
-    lines
+    let pieces: Vec<(usize, Piece)> = lines
         .filter(|(_, l)| !l.is_empty())
         .map(|(i, l)| {
             let f: Vec<&str> = l.split('\t').collect();
@@ -210,15 +210,31 @@ pub fn read_manifest(path: &Path) -> Result<Vec<Piece>> {
                     f.len()
                 );
             }
-            Ok(Piece {
-                chunk: f[0].to_owned(),
-                piece_id: f[1].to_owned(),
-                seq_id: f[2].to_owned(),
-                offset: num(f[3])?,
-                length: num(f[4])?,
-            })
+            Ok((
+                i + 1,
+                Piece {
+                    chunk: f[0].to_owned(),
+                    piece_id: f[1].to_owned(),
+                    seq_id: f[2].to_owned(),
+                    offset: num(f[3])?,
+                    length: num(f[4])?,
+                },
+            ))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    // A repeated piece would be gathered twice (its rows duplicated in the output).
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    for (line, p) in &pieces {
+        if let Some(first) = seen.insert((p.chunk.as_str(), p.piece_id.as_str()), *line) {
+            bail!(
+                "{}:{line}: piece {} of {} is listed again (first on line {first})",
+                path.display(),
+                p.piece_id,
+                p.chunk
+            );
+        }
+    }
+    Ok(pieces.into_iter().map(|(_, p)| p).collect())
 }
 
 /// The chunk a part belongs to, from its file name (`chunk_00003.npy`, `chunk_00003.tsv`, or the
@@ -279,6 +295,7 @@ pub fn gather_embeddings(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create the output folder", parent.display()))?;
     }
+    let _lock = crate::io_util::OutputLock::acquire(output)?;
     let mut npy: Option<NpyWriter> = None;
     let mut tsv = AtomicFile::create(&tsv_out)?;
     writeln!(tsv, "{INDEX_HEADER}")?;
@@ -356,8 +373,7 @@ pub fn gather_embeddings(
     }
     let writer = npy.with_context(|| format!("{}: lists no chunks", manifest.display()))?;
     summary.rows = writer.rows();
-    writer.finish()?;
-    tsv.commit()?;
+    crate::io_util::commit_pair(writer.into_file()?, tsv)?;
     Ok(summary)
 }
 
@@ -382,6 +398,22 @@ fn copy_rows(path: &Path, data_at: u64, rows: u64, cols: usize, out: &mut NpyWri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_that_lists_a_piece_twice_is_refused_naming_both_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("manifest.tsv");
+        std::fs::write(
+            &m,
+            format!("{MANIFEST_HEADER}\nchunk_00001\tr1\tr1\t0\t10\nchunk_00001\tr2\tr2\t0\t5\nchunk_00001\tr1\tr1\t0\t10\n"),
+        )
+        .unwrap();
+        let e = read_manifest(&m).unwrap_err().to_string();
+        assert!(
+            e.contains("manifest.tsv:4: piece r1 of chunk_00001 is listed again (first on line 2)"),
+            "{e}"
+        );
+    }
 
     fn fasta(dir: &Path, records: &[(&str, usize)]) -> PathBuf {
         let path = dir.join("in.fa");

@@ -150,9 +150,9 @@ impl Assembler {
         self.npy.rows()
     }
 
-    /// Moves both files into place; until then neither exists under its final name.
+    /// Moves both files into place as a pair (`io_util::commit_pair`: the `.tsv` last, after
+    /// both are complete); until then neither exists under its final name.
     pub fn commit(self) -> Result<()> {
-        self.npy.finish()?;
-        self.tsv.commit()
+        crate::io_util::commit_pair(self.npy.into_file()?, self.tsv)
     }
 }

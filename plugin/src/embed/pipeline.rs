@@ -64,6 +64,8 @@ pub(super) fn run(
 ) -> Result<EmbedSummary> {
     let started = Instant::now();
     let (npy, tsv) = output_paths(&opts.output);
+    // One run per prefix at a time: a second one fails here instead of mixing its files in.
+    let _lock = crate::io_util::OutputLock::acquire(&opts.output)?;
     let assembler = Assembler::create(&npy, &tsv, rows, model.k(), model.config.hidden_size)?;
     let queue = opts.batch_size * LOOKAHEAD_BATCHES;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -175,13 +175,23 @@ fn pretrain_configs_with_bad_numbers_are_refused_naming_the_key() {
         ),
         (
             "model.hidden: 18446744073709551614",
-            &["hidden size 18446744073709551614", "the size overflows 128 bits"],
+            &[
+                "hidden size 18446744073709551614",
+                "the size overflows 128 bits",
+            ],
         ),
     ];
     // The config the cases edit runs as it is: each case fails for its edit alone.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.yaml"), pretrain_yaml("training.lr: 0.003")).unwrap();
-    let (code, err) = dnabert(&["pretrain", "--config", "p.yaml", "--output", "run"], dir.path());
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        pretrain_yaml("training.lr: 0.003"),
+    )
+    .unwrap();
+    let (code, err) = dnabert(
+        &["pretrain", "--config", "p.yaml", "--output", "run"],
+        dir.path(),
+    );
     assert_eq!(code, Some(0), "{err}");
     for (edit, expect) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -381,10 +391,16 @@ fn training_that_diverges_stops_at_the_first_non_finite_loss() {
         )
         .replace("window_tokens: 30", "window_tokens: 20");
     std::fs::write(dir.path().join("p.yaml"), yaml).unwrap();
-    let (code, err) = dnabert(&["pretrain", "--config", "p.yaml", "--output", "run"], dir.path());
+    let (code, err) = dnabert(
+        &["pretrain", "--config", "p.yaml", "--output", "run"],
+        dir.path(),
+    );
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("training diverged at step 1"), "{err}");
     assert!(err.contains("no checkpoint had been written yet"), "{err}");
-    assert!(!dir.path().join("run/model").exists(), "a NaN model was saved");
+    assert!(
+        !dir.path().join("run/model").exists(),
+        "a NaN model was saved"
+    );
     assert!(!dir.path().join("run/checkpoint").exists());
 }

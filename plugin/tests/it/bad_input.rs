@@ -260,6 +260,81 @@ fn a_killed_run_leaves_no_output_under_the_final_names() {
     child.wait().unwrap();
     assert!(!dir.path().join("genome.npy").exists());
     assert!(!dir.path().join("genome.tsv").exists());
+    assert!(partial(), "SIGKILL leaves its temporary files");
+
+    // The next run at the same output removes what the killed one left, and commits.
+    let (ok, err) = embed_cli(
+        &fixtures().join("tiny-k6"),
+        &fixtures().join("seqs.fa"),
+        &out,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        names_in(dir.path()),
+        ["genome.npy", "genome.tsv"],
+        "the killed run's debris is gone, and no lock is left"
+    );
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Two runs at one output: the second fails at once (the first holds the output's lock)
+/// instead of committing one run's `.npy` beside the other's `.tsv`. SIGTERM (a SLURM time
+/// limit) then ends the first with 143, its temporary files and lock removed.
+#[cfg(unix)]
+#[test]
+fn a_second_run_at_the_same_output_is_refused_and_sigterm_cleans_up() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("genome");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_dnabert"))
+        .args(["embed", "--quiet", "--pooling", "cls", "--model"])
+        .arg(fixtures().join("tiny-k6"))
+        .arg("--input")
+        .arg(shared_data().join("grch37_chrX_1-70Mb.fa.gz"))
+        .arg("--output")
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !names_in(dir.path()).iter().any(|n| n.ends_with(".partial"))
+        && started.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (ok, err) = embed_cli(
+        &fixtures().join("tiny-k6"),
+        &fixtures().join("seqs.fa"),
+        &out,
+    );
+    assert!(!ok, "a second run at the same output must fail");
+    assert!(
+        err.contains("another run is writing this output now"),
+        "{err}"
+    );
+    assert!(first.try_wait().unwrap().is_none(), "the first run goes on");
+
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    let status = first.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "{status:?} (signal {:?})",
+        status.signal()
+    );
+    assert!(
+        names_in(dir.path()).is_empty(),
+        "left behind: {:?}",
+        names_in(dir.path())
+    );
 }
 
 /// A reader that goes away (`dnabert … | head`) ends the program as SIGPIPE ends Unix tools,
