@@ -77,6 +77,42 @@ impl<B: BufRead> BufRead for LineCounter<B> {
 
 type Inner = LineCounter<Box<dyn BufRead + Send>>;
 
+/// A compression other than gzip, by its magic bytes.
+fn other_compression(magic: &[u8]) -> Option<&'static str> {
+    [
+        (&b"BZh"[..], "bzip2"),
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0][..], "xz"),
+        (&[0x28, 0xb5, 0x2f, 0xfd][..], "zstd"),
+        (&b"PK\x03\x04"[..], "zip"),
+    ]
+    .iter()
+    .find(|(m, _)| magic.starts_with(m))
+    .map(|(_, kind)| *kind)
+}
+
+/// The line and column of base `base` (0-based) of the record whose header is on
+/// `header_line`: the sequence's lines are read again (only on the way to an error).
+fn locate(path: &Path, header_line: u64, base: usize) -> Option<(u64, usize)> {
+    let file = File::open(path).ok()?;
+    let mut buffered = BufReader::new(file);
+    let gz = crate::io_util::is_gzip(buffered.fill_buf().ok()?);
+    let inner: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::new(MultiGzDecoder::new(buffered)))
+    } else {
+        Box::new(buffered)
+    };
+    let mut seen = 0usize;
+    for (i, line) in inner.split(b'\n').enumerate().skip(header_line as usize) {
+        let line = line.ok()?;
+        let len = line.strip_suffix(b"\r").unwrap_or(&line).len();
+        if base < seen + len {
+            return Some((i as u64 + 1, base - seen + 1));
+        }
+        seen += len;
+    }
+    None
+}
+
 pub struct FastaReader {
     path: PathBuf,
     reader: fasta::Reader<Inner>,
@@ -96,6 +132,16 @@ impl FastaReader {
         let file = File::open(path).map_err(open_err)?;
         let mut buffered = BufReader::with_capacity(1 << 20, file);
         let magic = buffered.fill_buf().map_err(open_err)?;
+        if let Some(kind) = other_compression(magic) {
+            return Err(FastaError::Parse {
+                path: path.to_owned(),
+                line: 1,
+                message: format!(
+                    "{kind}-compressed: dnabert reads plain or gzip (bgzip) FASTA; decompress it \
+                     first, or recompress it with gzip or bgzip"
+                ),
+            });
+        }
         let gz = crate::io_util::is_gzip(magic);
         let inner: Box<dyn BufRead + Send> = if gz {
             Box::new(BufReader::with_capacity(
@@ -178,15 +224,18 @@ impl FastaReader {
                 .iter()
                 .position(|&c| !(c.is_ascii_alphabetic() || matches!(c, b'-' | b'.' | b'*')))
                 .unwrap_or(0);
+            // The error points at the line that holds the bad byte, not at the header.
+            let (line, column) = locate(&self.path, header_line, bad).unwrap_or((header_line, 0));
             let message = format!(
-                "record '{id}' (#{}, header on line {header_line}): {e} (byte {:?} at base {})",
+                "record '{id}' (#{}, header on line {header_line}): {e} (byte {:?} at base {}, \
+                 column {column})",
                 self.index,
                 seq.get(bad).map(|&c| c as char).unwrap_or('?'),
                 bad + 1
             );
             return Some(Err(FastaError::Parse {
                 path: self.path.clone(),
-                line: header_line,
+                line,
                 message,
             }));
         }

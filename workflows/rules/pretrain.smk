@@ -17,7 +17,7 @@ rule pretrain_model:
             if config["pretrain"].get("init_model")
             else ""
         ),
-        resume="--resume" if config["pretrain"]["resume"] else "",
+        resume="--resume-if-possible" if config["pretrain"]["resume"] else "--overwrite",
     threads: config["pretrain"]["threads"]
     resources:
         mem_mb=config["pretrain"]["mem_mb"],

@@ -148,6 +148,22 @@ fn read_stage(
             stats.skipped.push((record.id.to_owned(), record.seq.len()));
             continue;
         }
+        // Protein or other non-DNA letters become [UNK] k-mers: say so rather than embed a
+        // record of unknowns in silence.
+        let not_dna = record
+            .seq
+            .iter()
+            .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T' | b'N'))
+            .count();
+        if not_dna * 2 > record.seq.len() {
+            eprintln!(
+                "warning: {}: record '{}' is mostly not DNA ({not_dna} of {} letters are not \
+                 A, C, G, T or N: protein?); its k-mers with those letters embed as [UNK]",
+                input.display(),
+                record.id,
+                record.seq.len()
+            );
+        }
         let plan = windows::plan(n_tokens, window, overlap);
         let seq = Arc::new(SeqInfo {
             id: record.id.to_owned(),

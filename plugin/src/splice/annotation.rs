@@ -73,6 +73,21 @@ pub fn read(path: &Path) -> Result<(Format, Vec<Transcript>)> {
         .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty())
         .map(|(i, _)| i + 1)
         .collect();
+    // The column count first, ourselves: the parser's own error counts lines its own way.
+    for (i, l) in text.lines().enumerate() {
+        if l.starts_with('#') || l.trim().is_empty() {
+            continue;
+        }
+        let n = l.split('\t').count();
+        if n != 9 {
+            bail!(
+                "{}:{}: {n} tab-separated columns, a {} line has 9",
+                path.display(),
+                i + 1,
+                if format == Format::Gtf { "GTF" } else { "GFF3" }
+            );
+        }
+    }
     let kind = match format {
         Format::Gff3 => gff::GffType::GFF3,
         Format::Gtf => gff::GffType::GTF2,
@@ -91,7 +106,7 @@ pub fn read(path: &Path) -> Result<(Format, Vec<Transcript>)> {
     let mut order: Vec<String> = vec![];
     let mut by_id: HashMap<String, Transcript> = HashMap::new();
     for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", at(i)))?;
         let attrs = rec.attributes();
         if format == Format::Gff3 {
             if let Some(id) = attrs.get("ID") {

@@ -171,9 +171,39 @@ pub fn run(o: &Options) -> Result<Summary> {
             o.window
         );
     }
+    if o.max_per_class == 0 {
+        bail!("--max-per-class 0 leaves every class empty: give at least 1");
+    }
     let (format, transcripts) = annotation::read(&o.annotation)?;
+    // A chromosome named for a split that the annotation does not have would leave that
+    // split empty.
+    let chroms: std::collections::BTreeSet<&str> =
+        transcripts.iter().map(|t| t.chrom.as_str()).collect();
+    for (flag, names) in [
+        ("--validation-chroms", &o.validation_chroms),
+        ("--test-chroms", &o.test_chroms),
+    ] {
+        if let Some(bad) = names.iter().find(|n| !chroms.contains(n.as_str())) {
+            let some: Vec<&str> = chroms.iter().take(10).copied().collect();
+            bail!(
+                "{flag} {bad}: no transcript of {} is on it (its chromosomes: {}{})",
+                o.annotation.display(),
+                some.join(", "),
+                if chroms.len() > 10 { ", …" } else { "" }
+            );
+        }
+    }
     let mut skipped = Skipped::default();
     let truth = sites::true_sites(&transcripts, &mut skipped);
+    if truth.is_empty() {
+        bail!(
+            "{}: no splice site: {} transcripts read, {} of them with a single exon (no \
+             transcript with two or more exons under its gene)",
+            o.annotation.display(),
+            transcripts.len(),
+            skipped.single_exon_transcripts
+        );
+    }
     let n_donor = truth.iter().filter(|s| s.class == Class::Donor).count();
     let n_acceptor = truth.len() - n_donor;
     let want_neg = o
@@ -259,6 +289,20 @@ pub fn run(o: &Options) -> Result<Summary> {
                 t.chrom,
                 t.id,
                 o.fasta.display()
+            );
+        }
+    }
+
+    for class in [Class::Donor, Class::Acceptor] {
+        if windows.get(&class).is_none_or(|w| w.is_empty()) {
+            let n = |m: &BTreeMap<String, usize>| m.get(class.name()).copied().unwrap_or(0);
+            bail!(
+                "no {} window could be cut: {} ran off their sequence (--window {} too long?), {} \
+                 held N",
+                class.name(),
+                n(&skipped.window_off_sequence),
+                o.window,
+                n(&skipped.window_with_n)
             );
         }
     }

@@ -17,6 +17,7 @@ pub mod params;
 pub mod predict;
 pub mod pretrain;
 pub mod ranks;
+pub mod resume;
 pub mod store;
 
 use backend::AdamW;

@@ -23,6 +23,7 @@ use super::mlm::{self, MlmBatch};
 use super::ops::dropout::mix;
 use super::params::Params;
 use super::ranks::{Group, Solo};
+use super::resume::{self, Start, TrainerJson};
 use super::store;
 use super::OptimizerState;
 use crate::config::BertConfig;
@@ -327,9 +328,17 @@ pub struct Args {
     #[command(flatten)]
     pub place: crate::device::Placement,
     /// Continue from the run folder's last checkpoint (OUTPUT/checkpoint), with the same
-    /// losses as an uninterrupted run.
-    #[arg(long)]
+    /// losses as an uninterrupted run. An error if there is no checkpoint, if one of its files
+    /// is corrupt, or if the config changed a key the run depends on (each is named).
+    #[arg(long, conflicts_with_all = ["resume_if_possible", "overwrite"])]
     pub resume: bool,
+    /// Continue from the run folder's checkpoint if it has one, else start: what a pipeline
+    /// that reruns a killed step wants. Otherwise as --resume.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume_if_possible: bool,
+    /// Start afresh even if the run folder holds a run (without it, that is an error).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Data-parallel training over GPUs with NCCL (experimental, never run): start one
     /// process per GPU with `srun --kill-on-bad-exit=1` (or set RANK, WORLD_SIZE, LOCAL_RANK
     /// and DNABERT_JOB_ID); each takes its node-local GPU and grad_accumulation / world
@@ -376,6 +385,12 @@ impl Args {
         let mut c = PretrainConfig::load(&self.config)?;
         self.apply(&mut c);
         let limit = RunLimit { stop_after: None };
+        let start = match (self.resume, self.resume_if_possible, self.overwrite) {
+            (true, _, _) => Start::Resume,
+            (_, true, _) => Start::ResumeIfPossible,
+            (_, _, true) => Start::Overwrite,
+            _ => Start::Fresh,
+        };
         let dir = if self.distributed {
             use crate::cuda::nccl;
             let env = |k: &str| std::env::var(k).ok();
@@ -385,10 +400,10 @@ impl Args {
                 &launch,
                 &nccl::rendezvous_path(&c.output, &launch, env)?,
             )?;
-            run_ranked(&gpu, &group, &c, self.resume, limit)?
+            run_ranked(&gpu, &group, &c, start, limit)?
         } else {
             let be = crate::device::open(self.place, c.training.threads)?;
-            crate::on_backend!(be, |b| run_on(&b, &c, self.resume, limit)?)
+            crate::on_backend!(be, |b| run_on(&b, &c, start, limit)?)
         };
         crate::cli::say(dir.display())
     }
@@ -468,12 +483,6 @@ fn validate<B: Backend>(
     )
 }
 
-#[derive(Serialize, Deserialize)]
-struct TrainerJson {
-    step: u64,
-    seed: u64,
-}
-
 /// How far a run goes: to the configured end, or (for tests of resumption) a stop as abrupt as
 /// a kill after a given number of steps, without the final checkpoint.
 #[derive(Debug, Clone, Copy)]
@@ -482,7 +491,7 @@ pub struct RunLimit {
 }
 
 /// Pretrains on the CPU with `training.threads` threads.
-pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf> {
+pub fn run(c: &PretrainConfig, resume: impl Into<Start>, limit: RunLimit) -> Result<PathBuf> {
     run_on(&Cpu::new(c.training.threads), c, resume, limit)
 }
 
@@ -491,7 +500,7 @@ pub fn run(c: &PretrainConfig, resume: bool, limit: RunLimit) -> Result<PathBuf>
 pub fn run_on<B: Backend>(
     be: &B,
     c: &PretrainConfig,
-    resume: bool,
+    resume: impl Into<Start>,
     limit: RunLimit,
 ) -> Result<PathBuf> {
     run_ranked(be, &Solo, c, resume, limit)
@@ -504,9 +513,10 @@ pub fn run_ranked<B: Backend>(
     be: &B,
     group: &impl Group<B>,
     c: &PretrainConfig,
-    resume: bool,
+    resume: impl Into<Start>,
     limit: RunLimit,
 ) -> Result<PathBuf> {
+    let start: Start = resume.into();
     let (rank, world) = (group.rank(), group.world());
     let lead = rank == 0;
     if c.data.fasta.is_empty() {
@@ -529,14 +539,44 @@ pub fn run_ranked<B: Backend>(
         (cur, old) if !cur.exists() && old.exists() => old,
         (cur, _) => cur,
     };
-    let (config, k, trained_length, mut params, mut opt_state) = if resume
-        && ckpt.join("trainer.json").exists()
-    {
+    let has_checkpoint = ckpt.is_dir();
+    let resuming = match start {
+        Start::Resume | Start::ResumeIfPossible if has_checkpoint => true,
+        Start::Resume => bail!(
+            "{}: nothing to resume (no checkpoint/ in the run folder); start the run without \
+             --resume, or use --resume-if-possible where either may happen",
+            c.output.display()
+        ),
+        Start::ResumeIfPossible | Start::Overwrite => false,
+        Start::Fresh if lead && resume::holds_a_run(&c.output) => bail!(
+            "{}: holds a run already (metrics, a checkpoint or a model); continue it with \
+             --resume, or replace it with --overwrite",
+            c.output.display()
+        ),
+        Start::Fresh => false,
+    };
+    if start == Start::Overwrite && lead {
+        // The old run goes first, so that a kill before the first checkpoint cannot leave
+        // its checkpoint to be resumed as if it were this run's.
+        for dir in ["checkpoint", "checkpoint.old", "checkpoint.tmp", "model"] {
+            let p = c.output.join(dir);
+            if p.exists() {
+                std::fs::remove_dir_all(&p)
+                    .with_context(|| format!("{}: cannot remove the old run's", p.display()))?;
+            }
+        }
+        let metrics = c.output.join("metrics.jsonl");
+        if metrics.exists() {
+            std::fs::remove_file(&metrics)
+                .with_context(|| format!("{}: cannot remove", metrics.display()))?;
+        }
+    }
+    let (config, k, trained_length, mut params, mut opt_state) = if resuming {
+        // Checksums and the run's identity first: nothing corrupt or changed is loaded.
+        let tj = resume::verify(&ckpt, c)?;
         let saved = ModelDir::open_folder(&ckpt)?;
         let (params, _) = store::load(&saved, Layout::Mlm, |_| false)?;
         let (config, k) = (saved.config.clone(), saved.k());
-        let tj: TrainerJson =
-            serde_json::from_str(&std::fs::read_to_string(ckpt.join("trainer.json"))?)?;
         let moments = store::load_tensors(&ckpt.join("trainer_state.safetensors"))?;
         let get = |n: &str| {
             moments
@@ -732,7 +772,7 @@ pub fn run_ranked<B: Backend>(
                     &format!("weight norm {weights} after the update")
                 ));
             }
-            write_checkpoint(be, &c.output, &config, &folder, &params, &opt_state, t.seed)?;
+            write_checkpoint(be, &c.output, &config, &folder, &params, &opt_state, c)?;
         }
     }
     let model_dir = c.output.join("model");
@@ -746,10 +786,7 @@ pub fn run_ranked<B: Backend>(
 /// The error of a run stopped at a non-finite number, saying what is kept.
 fn diverged(output: &Path, step: u64, what: &str) -> String {
     let ckpt = output.join("checkpoint");
-    let kept = match std::fs::read_to_string(ckpt.join("trainer.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<TrainerJson>(&t).ok())
-    {
+    let kept = match TrainerJson::read(&ckpt.join("trainer.json")).ok() {
         Some(tj) => format!(
             "the last good checkpoint, {} (step {}), is kept",
             ckpt.display(),
@@ -844,7 +881,7 @@ fn write_checkpoint<B: Backend>(
     folder: &Description,
     params: &Params<B>,
     state: &OptimizerState<B>,
-    seed: u64,
+    c: &PretrainConfig,
 ) -> Result<()> {
     let tmp = out.join("checkpoint.tmp");
     if tmp.exists() {
@@ -859,9 +896,19 @@ fn write_checkpoint<B: Backend>(
             ("adamw.v".into(), vec![v.len()], &v),
         ],
     )?;
+    let mut sha256 = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&tmp)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !name.starts_with('.') {
+            sha256.insert(name, resume::sha256(&entry.path())?);
+        }
+    }
     let tj = serde_json::to_vec_pretty(&TrainerJson {
         step: state.step,
-        seed,
+        seed: c.training.seed,
+        run: Some(resume::identity(c)),
+        sha256,
     })?;
     crate::io_util::write_atomic(&tmp.join("trainer.json"), &tj)?;
     let (cur, old) = (out.join("checkpoint"), out.join("checkpoint.old"));

@@ -92,6 +92,37 @@ fn illegal_characters_in_a_sequence() {
     );
 }
 
+/// The error points at the line and column of the bad byte, not at the record's header.
+#[test]
+fn a_bad_byte_is_placed_on_its_own_line() {
+    assert_fails(
+        "wrapped.fa",
+        b">ok\nACGT\n>bad\nACGTACGT\nACGTAC1T\n",
+        &[
+            "wrapped.fa:5:",
+            "'1'",
+            "base 15",
+            "column 7",
+            "header on line 3",
+        ],
+    );
+}
+
+#[test]
+fn other_compressions_are_named_with_what_to_do() {
+    for (magic, kind) in [
+        (&b"BZh91AY&SY"[..], "bzip2"),
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4][..], "xz"),
+        (&[0x28, 0xb5, 0x2f, 0xfd, 0, 0][..], "zstd"),
+    ] {
+        assert_fails(
+            "genome.fa.x",
+            magic,
+            &[&format!("{kind}-compressed"), "decompress it first"],
+        );
+    }
+}
+
 #[test]
 fn a_truncated_gzip_file() {
     let mut fasta = Vec::new();
@@ -353,4 +384,23 @@ fn a_closed_stdout_ends_the_program_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
+
+/// A protein FASTA embeds (its k-mers are [UNK]), but not in silence.
+#[test]
+fn a_protein_record_is_embedded_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "protein.fa",
+        b">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHFDLSHGSAQVKGHGKKVADALTNAVAHV\n>dna\nACGTACGTTAGCATCGATCGATCGGCTA\n",
+    );
+    let (ok, stderr) = embed_cli(&fixtures().join("tiny-k6"), &input, &dir.path().join("out"));
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("record 'sp|P69905|HBA_HUMAN' is mostly not DNA")
+            && stderr.contains("protein?"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("'dna' is mostly"), "{stderr}");
 }

@@ -209,3 +209,94 @@ fn metrics_len(path: &Path) -> usize {
         .map(|t| t.lines().count())
         .unwrap_or(0)
 }
+
+/// `--resume` cannot silently do the wrong thing: no checkpoint, a changed config, a corrupt
+/// file, a truncated trainer.json each end with an error naming what is wrong; a fresh run
+/// into a folder that holds a run needs `--overwrite`.
+#[test]
+fn resume_refuses_what_would_not_continue_the_same_run() {
+    use dnabert::train::resume::Start;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let err = |r: anyhow::Result<std::path::PathBuf>| format!("{:#}", r.unwrap_err());
+    let stop_at_4 = RunLimit {
+        stop_after: Some(4),
+    };
+
+    // Nothing to resume yet: an error, unless the caller said either is fine.
+    let e = err(run(&config(&out, 7), Start::Resume, stop_at_4));
+    assert!(e.contains("nothing to resume"), "{e}");
+    run(&config(&out, 7), Start::ResumeIfPossible, stop_at_4).unwrap();
+
+    // A fresh run over it is refused; --overwrite replaces it.
+    let e = err(run(&config(&out, 7), Start::Fresh, stop_at_4));
+    assert!(
+        e.contains("holds a run already") && e.contains("--overwrite"),
+        "{e}"
+    );
+
+    // A changed learning rate and batch size, named with both values.
+    let changed = out.with_extension("changed.yaml");
+    let text = std::fs::read_to_string(out.with_extension("yaml"))
+        .unwrap()
+        .replace("lr: 0.003", "lr: 0.001")
+        .replace("batch_size: 4", "batch_size: 5");
+    std::fs::write(&changed, text).unwrap();
+    let c = dnabert::train::pretrain::PretrainConfig::load(&changed).unwrap();
+    let e = err(run(&c, Start::Resume, RunLimit { stop_after: None }));
+    assert!(e.contains("training.lr: 0.003 then, 0.001 now"), "{e}");
+    assert!(e.contains("training.batch_size: 4 then, 5 now"), "{e}");
+
+    // Threads may change: the losses do not depend on them.
+    let threads = out.with_extension("threads.yaml");
+    let text = std::fs::read_to_string(out.with_extension("yaml"))
+        .unwrap()
+        .replace("threads: 2", "threads: 1");
+    std::fs::write(&threads, text).unwrap();
+    let c1 = dnabert::train::pretrain::PretrainConfig::load(&threads).unwrap();
+    dnabert::train::resume::verify(&out.join("checkpoint"), &c1).unwrap();
+
+    // One flipped bit in the optimizer state.
+    let state = out.join("checkpoint/trainer_state.safetensors");
+    let mut bytes = std::fs::read(&state).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x10;
+    std::fs::write(&state, &bytes).unwrap();
+    let e = err(run(
+        &config(&out, 7),
+        Start::Resume,
+        RunLimit { stop_after: None },
+    ));
+    assert!(e.contains("trainer_state.safetensors: corrupt"), "{e}");
+    bytes[at] ^= 0x10;
+    std::fs::write(&state, &bytes).unwrap();
+
+    // A truncated trainer.json, named.
+    let tj = out.join("checkpoint/trainer.json");
+    let text = std::fs::read_to_string(&tj).unwrap();
+    std::fs::write(&tj, &text[..text.len() / 2]).unwrap();
+    let e = err(run(
+        &config(&out, 7),
+        Start::Resume,
+        RunLimit { stop_after: None },
+    ));
+    assert!(e.contains("trainer.json: not a trainer state"), "{e}");
+    std::fs::write(&tj, &text).unwrap();
+
+    // Restored, it resumes; and --overwrite starts again from step 1.
+    run(
+        &config(&out, 7),
+        Start::Resume,
+        RunLimit { stop_after: None },
+    )
+    .unwrap();
+    run(
+        &config(&out, 7),
+        Start::Overwrite,
+        RunLimit { stop_after: None },
+    )
+    .unwrap();
+    let m = metrics(&out);
+    assert_eq!(m[0]["step"], 1);
+    assert_eq!(m.iter().filter(|l| l.get("loss").is_some()).count(), 7);
+}

@@ -203,10 +203,47 @@ fn annotation_errors_name_the_line() {
     // An exon without any parent.
     let e = err("chr1\tt\texon\t1\t9\t.\t+\t.\tID=x\n", "q.gff3");
     assert!(e.contains("q.gff3:1") && e.contains("no Parent"), "{e}");
-    // A chromosome the FASTA lacks.
-    let text = GFF3.replace("chr2", "chr9");
-    let e = err(&text, "r.gff3");
+    // A chromosome the FASTA lacks (held out for testing, as chr2 was).
+    let mut o = options(dir.path(), &GFF3.replace("chr2", "chr9"), "r.gff3");
+    o.test_chroms = vec!["chr9".into()];
+    let e = format!("{:#}", splice::run(&o).unwrap_err());
     assert!(e.contains("chr9") && e.contains("g.fa"), "{e}");
+    // A chromosome named for a split that the annotation does not have.
+    let e = err(&GFF3.replace("chr2", "chr9"), "r2.gff3");
+    assert!(
+        e.contains("--test-chroms chr2: no transcript of") && e.contains("chr1, chr9"),
+        "{e}"
+    );
+    // An 8-column line, named by its own line number.
+    let e = err(
+        "##gff-version 3\nchr1\tt\tgene\t1\t90\t.\t+\t.\tID=g\nchr1\tt\texon\t1\t9\t.\t+\tParent=g\n",
+        "cols.gff3",
+    );
+    assert!(e.contains("cols.gff3:3: 8 tab-separated columns"), "{e}");
+    // Nothing to make a dataset of: a single-exon transcript only, --max-per-class 0, a
+    // window longer than any chromosome.
+    let mut o = options(
+        dir.path(),
+        "chr1\tt\tmRNA\t1\t90\t.\t+\t.\tID=t\nchr1\tt\texon\t1\t9\t.\t+\t.\tParent=t\n",
+        "one.gff3",
+    );
+    o.test_chroms = vec!["chr1".into()];
+    let e = format!("{:#}", splice::run(&o).unwrap_err());
+    assert!(
+        e.contains("no splice site") && e.contains("1 of them with a single exon"),
+        "{e}"
+    );
+    let mut o = options(dir.path(), GFF3, "cap.gff3");
+    o.max_per_class = 0;
+    let e = format!("{:#}", splice::run(&o).unwrap_err());
+    assert!(e.contains("--max-per-class 0"), "{e}");
+    let mut o = options(dir.path(), GFF3, "long.gff3");
+    o.window = 100_000_000;
+    let e = format!("{:#}", splice::run(&o).unwrap_err());
+    assert!(
+        e.contains("ran off their sequence (--window 100000000 too long?)"),
+        "{e}"
+    );
     // An exon past the end of its chromosome (line 17: chr2's second exon).
     let text = GFF3.replace("chr2\tt\texon\t40\t60", "chr2\tt\texon\t40\t61");
     let e = err(&text, "s.gff3");
