@@ -16,8 +16,9 @@ use flate2::read::MultiGzDecoder;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FastaError {
-    #[error("{path}: cannot open: {source}")]
-    Open { path: PathBuf, source: io::Error },
+    // The io error is in the message and not a `source`: anyhow's chain would print it twice.
+    #[error("{path}: cannot open: {error}")]
+    Open { path: PathBuf, error: io::Error },
     #[error("{path}:{line}: {message}")]
     Parse {
         path: PathBuf,
@@ -125,9 +126,9 @@ pub struct FastaReader {
 impl FastaReader {
     /// Opens `path`; gzip is recognised by its magic bytes, not by the file name.
     pub fn open(path: &Path) -> Result<Self, FastaError> {
-        let open_err = |source| FastaError::Open {
+        let open_err = |error| FastaError::Open {
             path: path.to_owned(),
-            source,
+            error,
         };
         let file = File::open(path).map_err(open_err)?;
         let mut buffered = BufReader::with_capacity(1 << 20, file);

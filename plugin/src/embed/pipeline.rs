@@ -108,9 +108,11 @@ pub(super) fn run(
     for worker in inferred {
         worker.context("inference stage panicked")??;
     }
-    let (assembler, windows, tokens) = written.context("writer stage panicked")??;
+    let (assembler, windows, tokens, mut progress) = written.context("writer stage panicked")??;
     let rows_written = assembler.rows_written();
     assembler.commit()?;
+    // "done" only once every stage succeeded and the output is in place.
+    progress.finish(windows, tokens);
     Ok(EmbedSummary {
         npy,
         tsv,
@@ -276,7 +278,7 @@ fn write_stage(
     mut assembler: Assembler,
     mut rx: Receiver<(u64, WindowOut)>,
     mut progress: Progress,
-) -> Result<(Assembler, u64, u64)> {
+) -> Result<(Assembler, u64, u64, Progress)> {
     // Batching by length may reorder windows a little; put them back in input order.
     let mut waiting = BTreeMap::new();
     let mut next = 0u64;
@@ -290,8 +292,7 @@ fn write_stage(
             next += 1;
         }
     }
-    progress.finish(next, tokens);
-    Ok((assembler, next, tokens))
+    Ok((assembler, next, tokens, progress))
 }
 
 /// Windows/s and tokens/s on stderr: a live line on a terminal, a log line now and then elsewhere.

@@ -624,7 +624,8 @@ pub fn evaluate_files(a: &ReportArgs) -> Result<report::Evaluation> {
     }
     let e = report::evaluate(&a.title, &truth, &runs, &baselines);
     if let Some(parent) = a.output.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
     crate::io_util::write_atomic(
         &a.output.with_extension("json"),

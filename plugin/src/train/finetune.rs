@@ -208,37 +208,45 @@ pub struct Example {
 pub fn read_table(path: &Path, num_labels: usize) -> Result<Vec<Example>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
+    // Tab-separated if the first line has a tab, else comma-separated; quoted fields as CSV
+    // has them (the `csv` crate: "0" is the label 0, a quoted comma stays in its field).
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let sep = if first.contains('\t') { b'\t' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sep)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let mut out = vec![];
     // Columns named by a header (`sequence`, `label`), or else the last two.
     let mut named: Option<(usize, usize)> = None;
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        if line.trim().is_empty() {
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            anyhow::anyhow!("{}:{line}: {e}", path.display())
+        })?;
+        let line_no = record.position().map_or(i as u64 + 1, |p| p.line());
+        let f: Vec<&str> = record.iter().collect();
+        if f.iter().all(|x| x.is_empty()) {
             continue;
         }
-        let sep = if line.contains('\t') { '\t' } else { ',' };
-        let (label, seq) = if let Some((si, li)) = named {
-            let f: Vec<&str> = line.split(sep).map(str::trim).collect();
-            match (f.get(li), f.get(si)) {
-                (Some(l), Some(s)) => (*l, Some(*s)),
+        let (label, seq) = match named {
+            Some((si, li)) => match (f.get(li), f.get(si)) {
+                (Some(l), Some(s)) => (*l, *s),
                 _ => bail!(
                     "{}:{line_no}: fewer columns than the header names",
                     path.display()
                 ),
-            }
-        } else {
-            let mut fields = line.rsplitn(2, sep);
-            (fields.next().unwrap().trim(), fields.next().map(str::trim))
-        };
-        let Some(seq) = seq else {
-            bail!(
+            },
+            None if f.len() >= 2 => (f[f.len() - 1], f[f.len() - 2]),
+            None => bail!(
                 "{}:{line_no}: expected two columns, sequence and label",
                 path.display()
-            );
+            ),
         };
         if i == 0 && label.parse::<usize>().is_err() {
-            let cols: Vec<&str> = line.split(sep).map(str::trim).collect();
-            let at = |n: &str| cols.iter().position(|c| *c == n);
+            let at = |n: &str| f.iter().position(|c| *c == n);
             if let (Some(si), Some(li)) = (at("sequence"), at("label")) {
                 named = Some((si, li));
             }
@@ -487,7 +495,8 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
     let steps_per_epoch = train.len().div_ceil(c.batch_size);
     let total_steps = (steps_per_epoch * c.epochs) as f32;
     let warmup = (c.warmup_fraction * total_steps).max(1.0);
-    std::fs::create_dir_all(&c.output)?;
+    std::fs::create_dir_all(&c.output)
+        .with_context(|| format!("{}: cannot create the run folder", c.output.display()))?;
     let log_path = c.output.join("metrics.jsonl");
     let mut log = String::new();
     let (mut best, mut best_loss, mut since_best) = (params.clone(), f32::INFINITY, 0);
@@ -675,4 +684,57 @@ fn write_predictions(path: &Path, data: &[Example], probs: &[Vec<f32>]) -> Resul
         text.push('\n');
     }
     crate::io_util::write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Result<Vec<Example>> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, text).unwrap();
+        read_table(&p, 3)
+    }
+
+    #[test]
+    fn tables_read_headers_quotes_tabs_and_kmer_sentences() {
+        let rows = |t: &str| -> Vec<(String, usize)> {
+            table(t)
+                .unwrap()
+                .into_iter()
+                .map(|e| (String::from_utf8(e.seq).unwrap(), e.label))
+                .collect()
+        };
+        let want = vec![("ACGTACGT".to_string(), 0), ("TTTTGGGG".to_string(), 2)];
+        assert_eq!(rows("sequence,label\nACGTACGT,0\nTTTTGGGG,2\n"), want);
+        assert_eq!(
+            rows("\"sequence\",\"label\"\n\"ACGTACGT\",\"0\"\n\"TTTTGGGG\",\"2\"\n"),
+            want
+        );
+        assert_eq!(
+            rows("id\tlabel\tsequence\nr1\t0\tACGTACGT\nr2\t2\tTTTTGGGG\n")[0].1,
+            0
+        );
+        assert_eq!(rows("ACGTACGT,0\nTTTTGGGG,2\n"), want);
+        assert_eq!(
+            rows("sequence,label\nACGTAC CGTACG GTACGT,1\n")[0],
+            ("ACGTACGT".into(), 1)
+        );
+        // An id column before the two: the last two columns are sequence and label.
+        assert_eq!(rows("r1,ACGTACGT,0\nr2,TTTTGGGG,2\n"), want);
+    }
+
+    #[test]
+    fn table_errors_name_the_line() {
+        let e = format!(
+            "{:#}",
+            table("sequence,label\nACGT,0\nACGT,7\n").unwrap_err()
+        );
+        assert!(e.contains("t.csv:3: label '7' is not a class 0..2"), "{e}");
+        let e = format!("{:#}", table("sequence,label\nAC1T,0\n").unwrap_err());
+        assert!(e.contains("t.csv:2:"), "{e}");
+        let e = format!("{:#}", table("sequence,label\n\"ACGT,0\n").unwrap_err());
+        assert!(e.contains("t.csv:"), "{e}");
+    }
 }
