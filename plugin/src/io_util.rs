@@ -24,6 +24,22 @@ pub fn head(path: &Path, n: usize) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Reads a file in 1 MiB chunks, handing each to `f` (checksums of files of any size).
+pub fn for_each_chunk(path: &Path, mut f: impl FnMut(&[u8])) -> Result<()> {
+    use std::io::Read;
+    let mut file = File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("{}: read failed", path.display()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        f(&buf[..n]);
+    }
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut out = AtomicFile::create(path)?;
     out.write_all(bytes)

@@ -10,7 +10,7 @@
 //!   or git's blob sha1) before they are renamed into place, and show progress on stderr.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -407,8 +407,9 @@ pub fn incomplete(dest: &Path) -> PathBuf {
 
 /// Checks a file against what it must be; the error says what differed.
 pub fn verify(path: &Path, expect: &Expect) -> Result<()> {
-    let mut f = File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let size = f.metadata()?.len();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .len();
     if let Some(want) = expect.size {
         if size != want {
             bail!("{}: {size} bytes, expected {want}", path.display());
@@ -420,21 +421,14 @@ pub fn verify(path: &Path, expect: &Expect) -> Result<()> {
     let mut sha256 = sha2::Sha256::new();
     let mut git = sha1::Sha1::new();
     git.update(format!("blob {size}\0").as_bytes());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("{}: read failed", path.display()))?;
-        if n == 0 {
-            break;
-        }
+    crate::io_util::for_each_chunk(path, |chunk| {
         if expect.sha256.is_some() {
-            sha256.update(&buf[..n]);
+            sha256.update(chunk);
         }
         if expect.git_sha1.is_some() {
-            git.update(&buf[..n]);
+            git.update(chunk);
         }
-    }
+    })?;
     if let Some(want) = &expect.sha256 {
         let got = hex(&sha256.finalize());
         if !got.eq_ignore_ascii_case(want) {

@@ -6,7 +6,6 @@
 //! (threads, checkpoint_every, validate_every, validation_batches, output) may change.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -145,19 +144,8 @@ pub fn differences(then: &Value, now: &Value) -> Vec<String> {
 
 /// SHA-256 of a file, hex.
 pub fn sha256(path: &Path) -> Result<String> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("{}: read failed", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    crate::io_util::for_each_chunk(path, |chunk| h.update(chunk))?;
     Ok(crate::net::hex(&h.finalize()))
 }
 

@@ -254,20 +254,25 @@ fn bad_options_are_refused_and_missing_output_folders_made() {
     assert!(dir.path().join("new/dir/x.npy").exists());
 }
 
-#[test]
-fn a_killed_run_leaves_no_output_under_the_final_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("genome");
-    // The real 70 Mb chrX slice: long enough to be killed while writing.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dnabert"))
+/// `embed` of the real 70 Mb chrX slice into `out`, started: long enough to be interrupted
+/// while it writes.
+fn long_embed(out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_dnabert"))
         .args(["embed", "--quiet", "--pooling", "cls", "--model"])
         .arg(fixtures().join("tiny-k6"))
         .arg("--input")
         .arg(shared_data().join("grch37_chrX_1-70Mb.fa.gz"))
         .arg("--output")
-        .arg(&out)
+        .arg(out)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_killed_run_leaves_no_output_under_the_final_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("genome");
+    let mut child = long_embed(&out);
     let partial = || {
         std::fs::read_dir(dir.path())
             .unwrap()
@@ -325,15 +330,7 @@ fn a_second_run_at_the_same_output_is_refused_and_sigterm_cleans_up() {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("genome");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_dnabert"))
-        .args(["embed", "--quiet", "--pooling", "cls", "--model"])
-        .arg(fixtures().join("tiny-k6"))
-        .arg("--input")
-        .arg(shared_data().join("grch37_chrX_1-70Mb.fa.gz"))
-        .arg("--output")
-        .arg(&out)
-        .spawn()
-        .unwrap();
+    let mut first = long_embed(&out);
     let started = std::time::Instant::now();
     while !names_in(dir.path()).iter().any(|n| n.ends_with(".partial"))
         && started.elapsed().as_secs() < 60

@@ -1,8 +1,7 @@
 //! `kernels/cross_entropy.cu`'s host side: labels to the device, per-row losses back, summed
 //! on the host in f64 as the CPU does.
 
-use super::{rows, DView, DViewMut, Gpu};
-use crate::cuda::backend::tensor;
+use super::{rows, tensor, DView, DViewMut, Gpu};
 
 pub(super) fn forward_backward(
     g: &Gpu,

@@ -126,18 +126,9 @@ pub fn run_embed(opts: &EmbedOptions) -> (Vec<IndexLine>, usize, usize, Vec<f32>
     (read_tsv(&summary.tsv), rows, cols, data)
 }
 
-/// Deterministic values in [-1, 1) (xorshift), for the kernel tests' random inputs.
-pub fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
+/// Deterministic values in [-1, 1) (xorshift), for the kernel tests' random inputs: the same
+/// generator `cuda-check --run` draws its inputs from.
+pub use dnabert::cuda::selftest::random;
 
 /// One attention case without dropout, with the CPU backend's answers: random q, k, v and
 /// dctx (seeds from `seed`), the last 9 keys of the first batch row padded.
