@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::embed::index_layout::{IndexLine, RowLayout};
 use crate::embed::INDEX_HEADER;
 use crate::fasta::FastaReader;
 use crate::io_util::AtomicFile;
@@ -300,6 +301,8 @@ pub fn gather_embeddings(
     let mut tsv = AtomicFile::create(&tsv_out)?;
     writeln!(tsv, "{INDEX_HEADER}")?;
     let mut summary = GatherSummary::default();
+    // The layout every part so far fits, and the first part's index (for the error).
+    let mut layout: Option<(RowLayout, PathBuf)> = None;
     for chunk in chunks {
         let prefix = prefixes.get(chunk).with_context(|| {
             format!(
@@ -332,6 +335,7 @@ pub fn gather_embeddings(
             Some(Ok(h)) if h == INDEX_HEADER => {}
             _ => bail!("{}:1: not a dnabert embed index", part_tsv.display()),
         }
+        let mut index = Vec::new();
         for (i, line) in lines.enumerate() {
             let line = line.with_context(|| format!("{}: cannot read", part_tsv.display()))?;
             let at = || format!("{}:{}", part_tsv.display(), i + 2);
@@ -359,13 +363,32 @@ pub fn gather_embeddings(
                     manifest.display()
                 )
             })?;
+            index.push((*piece, IndexLine { start, end, row }));
+        }
+        let lines: Vec<IndexLine> = index.iter().map(|(_, l)| *l).collect();
+        let this = RowLayout::of(&lines, rows);
+        layout = match layout {
+            None => Some((this, part_tsv.clone())),
+            Some((so_far, first)) => match so_far.meet(this) {
+                Some(both) => Some((both, first)),
+                None => bail!(
+                    "{}: laid out {}, but the parts before it (from {}) are {}: they were \
+                     embedded with different --pooling or --per-nucleotide settings",
+                    part_tsv.display(),
+                    this.describe(),
+                    first.display(),
+                    so_far.describe()
+                ),
+            },
+        };
+        for (piece, l) in index {
             writeln!(
                 tsv,
                 "{}\t{}\t{}\t{}",
                 piece.seq_id,
-                start + piece.offset,
-                end + piece.offset,
-                row + base_row
+                l.start + piece.offset,
+                l.end + piece.offset,
+                l.row + base_row
             )
             .with_context(|| format!("{}: write failed (disk full?)", tsv_out.display()))?;
         }
@@ -519,7 +542,7 @@ mod tests {
         part(
             dir.path(),
             "chunk_00004",
-            &[("c:201-250", 0, 50, 0)],
+            &[("c:201-250", 0, 25, 0), ("c:201-250", 20, 50, 1)],
             &[[7., 8.], [9., 10.]],
         );
         let parts: Vec<PathBuf> = [
@@ -537,7 +560,7 @@ mod tests {
         let tsv = std::fs::read_to_string(dir.path().join("all.tsv")).unwrap();
         assert_eq!(
             tsv,
-            "seq_id\tstart\tend\trow\na\t0\t30\t0\nc\t0\t100\t1\nc\t100\t200\t2\nc\t200\t250\t3\n"
+            "seq_id\tstart\tend\trow\na\t0\t30\t0\nc\t0\t100\t1\nc\t100\t200\t2\nc\t200\t225\t3\nc\t220\t250\t4\n"
         );
         let (rows, cols, at) = crate::npy::read_header(&dir.path().join("all.npy")).unwrap();
         let bytes = std::fs::read(dir.path().join("all.npy")).unwrap();
@@ -555,5 +578,64 @@ mod tests {
             format!("{missing:#}").contains("chunk_00002: listed in"),
             "{missing:#}"
         );
+    }
+
+    #[test]
+    fn gather_refuses_parts_of_different_layouts_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = fasta(dir.path(), &[("a", 30), ("c", 250)]);
+        split_fasta(&input, &dir.path().join("chunks"), 100).unwrap();
+        let manifest = dir.path().join("chunks").join(MANIFEST);
+        let pooled = |chunk: &str, id: &str| {
+            part(
+                dir.path(),
+                chunk,
+                &[(id, 0, 60, 0), (id, 40, 100, 1)],
+                &[[0.; 2]; 2],
+            )
+        };
+        part(
+            dir.path(),
+            "chunk_00001",
+            &[("a", 0, 30, 0)],
+            &[[0.; 2]; 25],
+        );
+        pooled("chunk_00002", "c:1-100");
+        pooled("chunk_00003", "c:101-200");
+        part(
+            dir.path(),
+            "chunk_00004",
+            &[("c:201-250", 0, 50, 0)],
+            &[[0.; 2]; 45],
+        );
+        let parts: Vec<PathBuf> = (1..=4)
+            .map(|i| dir.path().join(format!("chunk_0000{i}")))
+            .collect();
+        let out = dir.path().join("all");
+        let e = format!(
+            "{:#}",
+            gather_embeddings(&manifest, &parts, &out).unwrap_err()
+        );
+        assert!(
+            e.contains("chunk_00002.tsv: laid out pooled (one row per window)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("(from ")
+                && e.contains("chunk_00001.tsv) are per token (one row per 6-mer)"),
+            "{e}"
+        );
+        assert!(!out.with_extension("npy").exists() && !out.with_extension("tsv").exists());
+        // Per-token parts throughout gather.
+        for (i, id, n) in [(2, "c:1-100", 100), (3, "c:101-200", 100)] {
+            part(
+                dir.path(),
+                &format!("chunk_0000{i}"),
+                &[(id, 0, n, 0)],
+                &vec![[0.; 2]; n as usize - 5],
+            );
+        }
+        let s = gather_embeddings(&manifest, &parts, &out).unwrap();
+        assert_eq!(s.rows, 25 + 95 + 95 + 45);
     }
 }

@@ -7,6 +7,7 @@
 
 mod args;
 pub mod backend_engine;
+pub mod index_layout;
 pub mod native;
 mod output;
 mod pipeline;

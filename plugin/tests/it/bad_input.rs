@@ -401,3 +401,60 @@ fn a_protein_record_is_embedded_with_a_warning() {
     );
     assert!(!stderr.contains("'dna' is mostly"), "{stderr}");
 }
+
+#[test]
+fn gather_refuses_chunks_embedded_with_different_pooling() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = |n: usize, s: u64| -> String {
+        (0..n)
+            .map(|i| b"ACGT"[((i as u64 * 7 + s * 13) % 4) as usize] as char)
+            .collect()
+    };
+    let genome = write(
+        dir.path(),
+        "g.fa",
+        format!(">a\n{}\n>b\n{}\n", seq(300, 1), seq(300, 2)).as_bytes(),
+    );
+    let bin = env!("CARGO_BIN_EXE_dnabert");
+    let chunks = dir.path().join("chunks");
+    let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
+    ok(Command::new(bin)
+        .args(["split-fasta", "--chunk-bases", "300", "--input"])
+        .arg(&genome)
+        .arg("--output")
+        .arg(&chunks));
+    for (chunk, pooling) in [("chunk_00001", "mean"), ("chunk_00002", "none")] {
+        ok(Command::new(bin)
+            .args(["embed", "--quiet", "--pooling", pooling, "--model"])
+            .arg(fixtures().join("tiny-k6"))
+            .arg("--input")
+            .arg(chunks.join(format!("{chunk}.fa")))
+            .arg("--output")
+            .arg(dir.path().join(chunk)));
+    }
+    let o = Command::new(bin)
+        .arg("gather-embeddings")
+        .arg("--manifest")
+        .arg(chunks.join("manifest.tsv"))
+        .arg("--output")
+        .arg(dir.path().join("all"))
+        .arg(dir.path().join("chunk_00001"))
+        .arg(dir.path().join("chunk_00002"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("chunk_00002.tsv: laid out per token")
+            && stderr.contains("different --pooling or --per-nucleotide settings"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !names_in(dir.path())
+            .iter()
+            .any(|n| n.starts_with("all") || n.contains(".all")),
+        "{:?}",
+        names_in(dir.path())
+    );
+}
