@@ -123,6 +123,11 @@ impl BertConfig {
     }
 
     /// The JSON that Hugging Face `transformers` reads as a `BertConfig` for `architecture`.
+    #[allow(
+        clippy::expect_used,
+        clippy::unwrap_used,
+        reason = "a plain struct serialises to an object"
+    )]
     pub fn to_hf_json(&self, architecture: &str) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("config serialises");
         let extra = serde_json::json!({

@@ -63,7 +63,7 @@ pub fn convert(model: &Path, output: Option<&Path>) -> Result<()> {
     }
     // A folder that transformers' AutoTokenizer would lower-case into [UNK] gets DNABERT's
     // tokenizer files; a folder's own files are kept.
-    let json = |v: serde_json::Value| serde_json::to_string_pretty(&v).expect("JSON") + "\n";
+    let json = |v: serde_json::Value| format!("{v:#}\n");
     if !out.join(folder::TOKENIZER_CONFIG).exists() {
         let tc = folder::tokenizer_config(m.model_max_length);
         crate::io_util::write_atomic(&out.join(folder::TOKENIZER_CONFIG), json(tc).as_bytes())?;
@@ -75,9 +75,9 @@ pub fn convert(model: &Path, output: Option<&Path>) -> Result<()> {
     let names = ck.names();
     let tensors: Vec<(String, Vec<usize>, &[f32])> = names
         .iter()
-        .map(|n| {
-            let t = ck.get(n).expect("listed");
-            (n.to_string(), t.shape.clone(), t.data.as_slice())
+        .filter_map(|n| {
+            let t = ck.get(n)?;
+            Some((n.to_string(), t.shape.clone(), t.data.as_slice()))
         })
         .collect();
     let dest = out.join("model.safetensors");

@@ -169,7 +169,10 @@ impl Engine {
             Some(_) => seq,
             None => seq.div_ceil(SEQ_BUCKET) * SEQ_BUCKET,
         };
-        let mut plans = self.specialised.lock().expect("plan cache lock");
+        let mut plans = self
+            .specialised
+            .lock()
+            .map_err(|_| anyhow::anyhow!("another embed worker failed while planning"))?;
         if let Some(i) = plans.iter().position(|(shape, _)| *shape == (batch, seq)) {
             let entry = plans.remove(i);
             plans.push(entry);
@@ -195,7 +198,9 @@ impl Engine {
             }
             plans.push(((batch, seq), plan));
         }
-        Ok((plans.last().unwrap().1.clone(), seq))
+        // The plan for this shape was just moved or pushed to the end.
+        let plan = plans.last().map(|(_, p)| p.clone());
+        Ok((plan.context("tract plan cache is empty")?, seq))
     }
 
     /// Runs a batch: its ids and mask become i64 tensors here, padded further to the

@@ -237,7 +237,7 @@ pub fn card(config: &BertConfig, d: &Description, parameters: usize) -> String {
 /// Writes every file of the folder but the weights, each atomically.
 pub fn write(dir: &Path, config: &BertConfig, d: &Description, parameters: usize) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let json = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("JSON") + "\n";
+    let json = |v: &serde_json::Value| format!("{v:#}\n");
     write_atomic(
         &dir.join("config.json"),
         json(&config_json(config, d)).as_bytes(),

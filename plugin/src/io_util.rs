@@ -172,6 +172,10 @@ impl AtomicFile {
         &self.path
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "finish() consumes self, so a writer is always there"
+    )]
     fn writer(&mut self) -> &mut BufWriter<NamedTempFile> {
         self.writer
             .as_mut()
@@ -195,7 +199,10 @@ impl AtomicFile {
     /// Everything written out and synced (a full disk fails here), not yet in place.
     pub fn finish(mut self) -> Result<Finished> {
         let path = self.path.clone();
-        let writer = self.writer.take().expect("finished once");
+        let writer = self
+            .writer
+            .take()
+            .with_context(|| format!("{}: finished twice (a bug)", path.display()))?;
         let tmp = writer
             .into_inner()
             .map_err(|e| anyhow::anyhow!("{}: write failed: {}", path.display(), e.error()))?;
@@ -224,7 +231,10 @@ impl Drop for AtomicFile {
 impl Finished {
     /// Moves the file into place.
     pub fn persist(mut self) -> Result<()> {
-        let tmp = self.tmp.take().expect("persisted once");
+        let tmp = self
+            .tmp
+            .take()
+            .with_context(|| format!("{}: moved into place twice (a bug)", self.path.display()))?;
         tmp.persist(&self.path).with_context(|| {
             format!(
                 "{}: cannot move the finished file into place",

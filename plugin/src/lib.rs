@@ -1,6 +1,15 @@
 //! DNABERT in Rust: k-mer tokenizer, Hugging Face model folders (from disk or the Hub, in
 //! safetensors or `pytorch_model.bin`), an ONNX export of the encoder, CPU inference through
 //! tract, the `embed` pipeline, and training on CPU and GPU backends.
+//!
+//! No panic on any input: `unwrap`, `expect` and `panic!` are refused outside tests (`cargo
+//! clippy`, run in CI). Where one stays, an `allow` beside it says which invariant holds it
+//! (never input). Slice indexing is not linted crate-wide: the kernels index by design, and the
+//! parsers of users' files are fuzzed instead (`fuzz/`).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod alloc;
 pub mod checkpoint;

@@ -1,5 +1,6 @@
 //! The `dnabert` executor: one binary that pipelines call for each stage. The command line
 //! lives in the library (`dnabert::cli`); this parses it and runs the subcommand.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::ExitCode;
 

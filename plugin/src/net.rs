@@ -311,7 +311,8 @@ impl Client {
         if have > 0 {
             headers.insert(
                 RANGE,
-                HeaderValue::from_str(&format!("bytes={have}-")).expect("ASCII"),
+                HeaderValue::from_str(&format!("bytes={have}-"))
+                    .map_err(|e| Fetch::Fatal(e.into()))?,
             );
         }
         let resp = match self.request(Method::GET, url, &headers, true) {
@@ -501,12 +502,11 @@ impl Progress {
                 Some(t) => indicatif::ProgressBar::new(t),
                 None => indicatif::ProgressBar::new_spinner(),
             };
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                )
-                .expect("template"),
-            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
+                b.set_style(style);
+            }
             b.set_message(label.to_owned());
             b.set_position(start);
             b

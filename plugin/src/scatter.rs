@@ -144,7 +144,10 @@ pub fn split_fasta(input: &Path, dir: &Path, chunk_bases: u64) -> Result<SplitSu
                 current = Some((AtomicFile::create(&path)?, 0));
                 summary.chunks.push(path);
             }
-            let (file, filled) = current.as_mut().expect("a chunk is open");
+            // Opened just above unless the piece joins the open chunk.
+            let Some((file, filled)) = current.as_mut() else {
+                bail!("split-fasta: no chunk open (a bug)");
+            };
             let piece_id = if cut {
                 format!("{}:{}-{}", record.id, from + 1, to)
             } else {

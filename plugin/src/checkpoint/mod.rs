@@ -208,6 +208,14 @@ impl Checkpoint {
             })
             .collect()
     }
+
+    /// Every one of `names`, or an error naming the first one missing.
+    pub fn require_all(&self, names: &[Named]) -> Result<Vec<&Tensor>> {
+        names
+            .iter()
+            .map(|(n, shape)| self.tensor(n, shape)?.ok_or_else(|| self.missing(n)))
+            .collect()
+    }
 }
 
 /// A single safetensors or `torch.save` file, told apart by its first bytes.
@@ -332,8 +340,10 @@ pub(crate) fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect(),
         Dtype::F64 => bytes
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .as_chunks::<8>()
+            .0
+            .iter()
+            .map(|c| f64::from_le_bytes(*c) as f32)
             .collect(),
         Dtype::BF16 => halves(bf16_to_f32),
         Dtype::F16 => halves(f16_to_f32),
@@ -388,11 +398,11 @@ impl BertWeights {
     pub fn from_checkpoint(ck: &Checkpoint, config: &BertConfig) -> Result<Self> {
         ck.check_layers(config)?;
         let names = layout::encoder(config);
-        let found = ck.select(&names, |_| false)?;
+        let found = ck.require_all(&names)?;
         let by_name: HashMap<&str, &Tensor> = names
             .iter()
             .zip(found)
-            .map(|((n, _), t)| (n.as_str(), t.expect("required")))
+            .map(|((n, _), t)| (n.as_str(), t))
             .collect();
         let t = |n: &str| by_name[n].clone();
         let lin = |n: &str| Linear {

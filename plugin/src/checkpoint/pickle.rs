@@ -81,9 +81,13 @@ impl Global {
             ("torch._utils", "_rebuild_tensor_v2") => Global::RebuildTensorV2,
             ("torch._utils", "_rebuild_parameter") => Global::RebuildParameter,
             ("torch._utils", "_rebuild_parameter_with_state") => Global::RebuildParameterWithState,
-            ("torch", s) if Dtype::from_storage(s).is_some() => {
-                Global::Storage(Dtype::from_storage(s).expect("checked"))
-            }
+            ("torch", s) => match Dtype::from_storage(s) {
+                Some(d) => Global::Storage(d),
+                None => bail!(
+                    "the pickle names the global 'torch.{s}', which a tensor state dict never \
+                     needs; refused (dnabert runs no code from checkpoints)"
+                ),
+            },
             _ => bail!(
                 "the pickle names the global '{module}.{name}', which a tensor state dict never \
                  needs; refused (dnabert runs no code from checkpoints)"
@@ -393,7 +397,8 @@ impl Machine<'_> {
                 }
                 b'G' => {
                     let b = self.take(8)?;
-                    let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
+                    let v =
+                        f64::from_be_bytes(*b.first_chunk().ok_or_else(|| anyhow!("BINFLOAT"))?);
                     self.stack.push(Value::Float(v));
                 }
                 b'F' => {

@@ -68,10 +68,7 @@ fn read_zip(path: &Path) -> Result<Vec<(String, RawTensor)>> {
         .find(|n| n.ends_with("data.pkl") && n.matches('/').count() <= 1)
         .ok_or_else(|| anyhow!("a zip archive without data.pkl: not a torch.save checkpoint"))?
         .clone();
-    let prefix = pkl
-        .strip_suffix("data.pkl")
-        .expect("suffix checked")
-        .to_owned();
+    let prefix = pkl.strip_suffix("data.pkl").unwrap_or(&pkl).to_owned();
     if let Some(order) = names.iter().find(|n| **n == format!("{prefix}byteorder")) {
         let order = read_entry(&mut zip, order, 16, file_len)?;
         if order != b"little" {
@@ -108,9 +105,12 @@ fn read_zip(path: &Path) -> Result<Vec<(String, RawTensor)>> {
             storages.insert(key.clone(), bytes);
         }
         let raw = view(&t, &storages[key]).with_context(|| format!("tensor '{name}'"))?;
-        let left = uses.get_mut(key).expect("counted");
-        *left -= 1;
-        if *left == 0 {
+        // Every key was counted in `uses` above; a missing one means "last use".
+        let left = uses.get_mut(key).map_or(0, |n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left == 0 {
             storages.remove(key);
         }
         out.push((name, raw));
@@ -197,8 +197,8 @@ fn view(t: &TensorRef, storage: &[u8]) -> Result<RawTensor> {
     let at = |i: usize| -> f32 {
         let b = &storage[i * size..(i + 1) * size];
         match dtype {
-            Dtype::F32 => f32::from_le_bytes(b.try_into().expect("4 bytes")),
-            Dtype::F64 => f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32,
+            Dtype::F32 => b.first_chunk().map_or(f32::NAN, |c| f32::from_le_bytes(*c)),
+            Dtype::F64 => b.first_chunk().map_or(f64::NAN, |c| f64::from_le_bytes(*c)) as f32,
             Dtype::F16 => super::f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
             Dtype::Bf16 => super::bf16_to_f32(u16::from_le_bytes([b[0], b[1]])),
             _ => unreachable!("integer dtypes returned above"),
@@ -277,9 +277,10 @@ fn read_legacy(bytes: &[u8]) -> Result<Vec<(String, RawTensor)>> {
             .get(key.as_str())
             .ok_or_else(|| anyhow!("storage {key} listed but never referred to"))?;
         let header = bytes
-            .get(at..at + 8)
+            .get(at..)
+            .and_then(|b| b.first_chunk())
             .ok_or_else(|| anyhow!("storage {key}: the file ends before it (truncated)"))?;
-        let numel = u64::from_le_bytes(header.try_into().expect("8 bytes"));
+        let numel = u64::from_le_bytes(*header);
         at += 8;
         let len = numel
             .checked_mul(dtype.size() as u64)

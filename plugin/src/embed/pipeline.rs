@@ -224,7 +224,11 @@ fn infer_stage(
 ) -> Result<()> {
     let h = engine.hidden();
     loop {
-        let Some(jobs) = rx.lock().expect("batch queue lock").blocking_recv() else {
+        let next = rx
+            .lock()
+            .map_err(|_| anyhow::anyhow!("another embed worker failed"))?
+            .blocking_recv();
+        let Some(jobs) = next else {
             return Ok(());
         };
         let rows: Vec<&[u32]> = jobs.iter().map(|j| j.ids.as_slice()).collect();
@@ -308,10 +312,9 @@ impl Progress {
         let tty = std::io::stderr().is_terminal();
         let bar = (enabled && tty).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-                    .expect("valid template"),
-            );
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}") {
+                bar.set_style(style);
+            }
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });

@@ -71,7 +71,7 @@ impl Repo {
     /// atomically if it pointed elsewhere.
     pub fn link(&self, commit: &str, file: &str, etag: &str) -> Result<PathBuf> {
         let pointer = self.snapshot(commit).join(file);
-        let parent = pointer.parent().expect("a file in a snapshot");
+        let parent = pointer.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
         let depth = file.matches('/').count() + 2;

@@ -138,7 +138,9 @@ impl Hub {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let endpoint = var("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.into());
         let endpoint = Url::parse(endpoint.trim_end_matches('/'))
-            .with_context(|| format!("HF_ENDPOINT '{endpoint}' is not a URL"))?;
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
+            .with_context(|| format!("HF_ENDPOINT '{endpoint}' is not an http(s) URL"))?;
         let home = match var("HF_HOME") {
             Some(h) => PathBuf::from(h),
             None => {
@@ -182,13 +184,12 @@ impl Hub {
 
     fn url(&self, segments: &[&str]) -> Url {
         let mut u = self.endpoint.clone();
-        {
-            let mut p = u.path_segments_mut().expect("an http(s) endpoint");
+        // Always Ok: the endpoint is checked to be an http(s) URL when it is read.
+        if let Ok(mut p) = u.path_segments_mut() {
             p.pop_if_empty();
-            for s in segments {
-                // A repository id and a file path keep their slashes; a revision does not.
-                p.push(s);
-            }
+            // One segment each (a revision's slashes are escaped); callers split repository
+            // ids and file paths into theirs.
+            p.extend(segments);
         }
         u
     }
@@ -209,13 +210,10 @@ impl Hub {
             return self.cached(&repo, r).map(|d| (d, Fetched::default()));
         }
         let client = self.client()?;
-        let mut info_url = self.url(&["api", "models"]);
-        info_url
-            .path_segments_mut()
-            .expect("http")
-            .extend(Self::repo_segments(&r.repo_id))
-            .push("revision")
-            .push(&r.revision);
+        let mut segments = vec!["api", "models"];
+        segments.extend(Self::repo_segments(&r.repo_id));
+        segments.extend(["revision", r.revision.as_str()]);
+        let info_url = self.url(&segments);
         let (info, _): (RevisionInfo, _) = match client.get_json(info_url.as_str()) {
             Ok(x) => x,
             Err(e) => {
@@ -317,12 +315,10 @@ impl Hub {
     }
 
     fn tree(&self, client: &Client, repo_id: &str, commit: &str) -> Result<Vec<TreeEntry>> {
-        let mut url = self.url(&["api", "models"]);
-        url.path_segments_mut()
-            .expect("http")
-            .extend(Self::repo_segments(repo_id))
-            .push("tree")
-            .push(commit);
+        let mut segments = vec!["api", "models"];
+        segments.extend(Self::repo_segments(repo_id));
+        segments.extend(["tree", commit]);
+        let mut url = self.url(&segments);
         url.set_query(Some("recursive=true&expand=false"));
         let mut all = vec![];
         let mut next = Some(url.to_string());
@@ -369,14 +365,10 @@ impl Hub {
         {
             return Ok(None);
         }
-        let mut resolve = self.url(&[]);
-        {
-            let mut p = resolve.path_segments_mut().expect("http");
-            p.extend(Self::repo_segments(repo_id))
-                .push("resolve")
-                .push(commit);
-            p.extend(file.split('/'));
-        }
+        let mut segments = Self::repo_segments(repo_id);
+        segments.extend(["resolve", commit]);
+        segments.extend(file.split('/'));
+        let mut resolve = self.url(&segments);
         let mut headers = HeaderMap::new();
         headers.insert(
             reqwest::header::ACCEPT_ENCODING,
@@ -437,7 +429,7 @@ impl Hub {
         drop(head);
 
         let blob = repo.blob(&etag);
-        std::fs::create_dir_all(blob.parent().expect("blobs/"))
+        std::fs::create_dir_all(blob.parent().unwrap_or(&repo.dir))
             .with_context(|| format!("{}: cannot create", repo.dir.display()))?;
         let _lock = repo.lock(&etag)?;
         let mut transfer = None;

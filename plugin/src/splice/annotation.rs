@@ -166,9 +166,10 @@ pub fn read(path: &Path) -> Result<(Format, Vec<Transcript>)> {
     }
     let mut out = Vec::with_capacity(order.len());
     for id in order {
-        let mut t = by_id
-            .remove(&id)
-            .expect("every ordered id has a transcript");
+        // `order` lists each id of `by_id` once.
+        let Some(mut t) = by_id.remove(&id) else {
+            continue;
+        };
         if format == Format::Gff3 {
             match parents.get(&id) {
                 None => bail!(

@@ -168,7 +168,7 @@ impl<'a> Sampler<'a> {
     /// random shorter length, as DNABERT and BioNeMo crop.
     fn window_ids(&self, rng: &mut ChaCha8Rng) -> Vec<u32> {
         let k = self.tokenizer.k;
-        let pos = uniform(rng, *self.cumulative.last().unwrap());
+        let pos = uniform(rng, self.cumulative.last().copied().unwrap_or(0));
         let ci = self.cumulative.partition_point(|&c| c <= pos);
         let seq = &self.contigs[ci].seq;
         let max_tokens = self.tokenizer.num_kmers(seq.len()).min(self.window);

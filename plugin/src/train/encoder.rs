@@ -336,14 +336,11 @@ pub fn backward<B: Backend>(
         ln,
         h,
     );
-    let mut tables = grads.many_mut(&[
+    let [dword, dpos, dtype] = grads.array_mut([
         embeddings::WORD,
         embeddings::POSITION,
         embeddings::TOKEN_TYPE,
     ]);
-    let dtype = tables.pop().expect("three tables");
-    let dpos = tables.pop().expect("three tables");
-    let dword = tables.pop().expect("three tables");
     be.embedding_backward(
         dword,
         dpos,

@@ -294,7 +294,7 @@ fn join_kmers(sentence: &str) -> Result<Vec<u8>> {
                 String::from_utf8_lossy(w[1])
             );
         }
-        dna.push(*w[1].last().unwrap());
+        dna.extend(w[1].last());
     }
     Ok(dna)
 }
@@ -595,7 +595,7 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
     let report = Report {
         best_epoch,
         validation_loss: best_loss,
-        validation: best_val.expect("at least one epoch ran"),
+        validation: best_val.context("no epoch ran, so there is no validation result")?,
         test: test_metrics,
         train_examples: train.len(),
         validation_examples: validation.len(),
@@ -675,12 +675,12 @@ fn write_predictions(path: &Path, data: &[Example], probs: &[Vec<f32>]) -> Resul
     use std::fmt::Write as _;
     let n = probs.first().map_or(0, Vec::len);
     let mut text = String::from("label\tpredicted");
-    (0..n).for_each(|i| write!(text, "\tprob_{i}").expect("String"));
+    // Writing into a String cannot fail.
+    (0..n).for_each(|i| _ = write!(text, "\tprob_{i}"));
     text.push('\n');
     for (e, p) in data.iter().zip(probs) {
-        write!(text, "{}\t{}", e.label, super::argmax(p)).expect("String");
-        p.iter()
-            .for_each(|x| write!(text, "\t{x:.6}").expect("String"));
+        _ = write!(text, "{}\t{}", e.label, super::argmax(p));
+        p.iter().for_each(|x| _ = write!(text, "\t{x:.6}"));
         text.push('\n');
     }
     crate::io_util::write_atomic(path, text.as_bytes())

@@ -106,9 +106,7 @@ pub fn loss_and_grads<B: Backend>(
     let mut dht = be.zeros(t * h);
     {
         // The decoder's weight is the word embedding table; its bias is cls.predictions.bias.
-        let mut g = grads.many_mut(&[embeddings::WORD, mlm::BIAS]);
-        let db = g.pop().expect("two views");
-        let dw = g.pop().expect("two views");
+        let (dw, db) = grads.two_mut(embeddings::WORD, mlm::BIAS);
         be.linear_backward(
             B::all_mut(&mut dht),
             dw,

@@ -102,7 +102,8 @@ pub(crate) fn parallel_loss_and_grads<B: Backend, P: Sync>(
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().expect("training thread panicked"))
+                // A worker's panic is a bug; it goes on unwinding here, as it would in one thread.
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         })
     };

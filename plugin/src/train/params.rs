@@ -110,6 +110,9 @@ impl<B: Backend> Params<B> {
         self.ranges.contains_key(name)
     }
 
+    // The names asked for here are the layout's own constants (a checkpoint's names are
+    // checked against the layout when it is loaded), so an unknown one is a bug, not input.
+    #[allow(clippy::panic, reason = "an unknown name is a bug in the caller")]
     pub fn range(&self, name: &str) -> Range<usize> {
         self.ranges
             .get(name)
@@ -127,6 +130,7 @@ impl<B: Backend> Params<B> {
     }
 
     /// Several tensors at once, mutably; `names` must come in layout order.
+    #[allow(clippy::panic, reason = "an unknown name is a bug in the caller")]
     pub fn many_mut(&mut self, names: &[&str]) -> Vec<B::ViewMut<'_>> {
         let mut out = Vec::with_capacity(names.len());
         let mut rest = B::all_mut(&mut self.data);
@@ -151,9 +155,23 @@ impl<B: Backend> Params<B> {
 
     /// The gradients of a weight and its bias, `{name}.weight` and `{name}.bias`, at once.
     pub fn weight_and_bias_mut(&mut self, name: &str) -> (B::ViewMut<'_>, B::ViewMut<'_>) {
-        let mut v = self.many_mut(&[&format!("{name}.weight"), &format!("{name}.bias")]);
-        let b = v.pop().expect("two views");
-        (v.pop().expect("two views"), b)
+        self.two_mut(&format!("{name}.weight"), &format!("{name}.bias"))
+    }
+
+    /// Two tensors at once, mutably, in layout order.
+    pub fn two_mut(&mut self, a: &str, b: &str) -> (B::ViewMut<'_>, B::ViewMut<'_>) {
+        let [a, b] = self.array_mut([a, b]);
+        (a, b)
+    }
+
+    /// `N` tensors at once, mutably, in layout order.
+    #[allow(clippy::expect_used, reason = "many_mut returns one view per name")]
+    pub fn array_mut<const N: usize>(&mut self, names: [&str; N]) -> [B::ViewMut<'_>; N] {
+        let views = self.many_mut(&names);
+        views
+            .try_into()
+            .ok()
+            .expect("many_mut returns one view per name")
     }
 
     /// `self += w · other` (same layout).

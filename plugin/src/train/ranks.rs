@@ -15,6 +15,11 @@ use anyhow::{bail, Context, Result};
 
 use super::backend::Backend;
 
+/// A lock is poisoned only when another rank's thread panicked while holding it.
+fn poisoned() -> anyhow::Error {
+    anyhow::anyhow!("another rank failed during the all-reduce")
+}
+
 /// The ranks of a data-parallel run, as seen from one of them.
 pub trait Group<B: Backend> {
     fn rank(&self) -> usize;
@@ -69,11 +74,11 @@ impl<B: Backend> Group<B> for Threads {
     }
     fn all_reduce_sum(&self, be: &B, buf: &mut B::Buf) -> Result<()> {
         let (barrier, slots) = &*self.shared;
-        slots.lock().unwrap()[self.rank] = be.download(buf);
+        slots.lock().map_err(|_| poisoned())?[self.rank] = be.download(buf);
         // Every rank has deposited; then every rank has read before any deposits again.
         barrier.wait();
         let sum = {
-            let slots = slots.lock().unwrap();
+            let slots = slots.lock().map_err(|_| poisoned())?;
             let mut sum = slots[0].clone();
             for other in &slots[1..] {
                 sum.iter_mut().zip(other).for_each(|(s, x)| *s += x);

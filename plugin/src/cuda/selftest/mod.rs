@@ -15,6 +15,13 @@
 //! The checks are generic over the backend, so CI runs them on the CPU backend (2 threads
 //! against the 1-thread reference): that is how the harness itself is tested without a GPU.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "checks over the compiled-in fixture and the backend's infallible ops"
+)]
+
 pub mod bench;
 pub mod embed;
 pub mod ops;

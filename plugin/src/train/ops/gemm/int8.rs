@@ -179,7 +179,7 @@ unsafe fn run(m: usize, a: &[f32], b: &PackedInt8, c: *mut f32, ldc: usize, bias
                 for (p, step) in tile.chunks_exact_mut(MR).enumerate() {
                     for (r, x) in step.iter_mut().enumerate().take(rows) {
                         let at = (t * MR + r) * 4 * quads + 4 * p;
-                        *x = u32::from_le_bytes(q[at..at + 4].try_into().unwrap());
+                        *x = q[at..].first_chunk().map_or(0, |b| u32::from_le_bytes(*b));
                     }
                 }
             }
