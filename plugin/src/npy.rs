@@ -125,11 +125,16 @@ pub fn read_header(path: &Path) -> Result<(u64, usize, u64)> {
     };
     let offset = 10 + len as u64;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if size != offset + rows * cols * 4 {
+    // A hostile shape's product overflows: found by fuzzing (fuzz/artifacts, test below).
+    let Some(needs) = rows.checked_mul(cols).and_then(|n| n.checked_mul(4)) else {
         return Err(bad(&format!(
-            "holds {} data bytes, its shape ({rows}, {cols}) needs {} (truncated?)",
+            "its shape ({rows}, {cols}) claims more than 2^64 bytes"
+        )));
+    };
+    if size.checked_sub(offset) != Some(needs) {
+        return Err(bad(&format!(
+            "holds {} data bytes, its shape ({rows}, {cols}) needs {needs} (truncated?)",
             size.saturating_sub(offset),
-            rows * cols * 4
         )));
     }
     Ok((rows, cols as usize, offset))
@@ -138,6 +143,21 @@ pub fn read_header(path: &Path) -> Result<(u64, usize, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shape_whose_size_overflows_is_refused() {
+        // The fuzzer's crash input (npy target), reduced to its point.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let dict =
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (444444444444, 444444444444), }";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((dict.len() as u16).to_le_bytes());
+        bytes.extend(dict.as_bytes());
+        std::fs::write(&p, bytes).unwrap();
+        let e = read_header(&p).unwrap_err().to_string();
+        assert!(e.contains("claims more than 2^64 bytes"), "{e}");
+    }
 
     #[test]
     fn header_is_aligned_and_holds_the_shape() {
