@@ -26,7 +26,9 @@ workflow {
     chunks = DNABERT_SPLITFASTA.out.chunks.flatMap { m, files ->
         (files instanceof List ? files : [files]).collect { f -> [[id: f.baseName, genome: m.id], f] }
     }
-    DNABERT_EMBED(chunks, MODEL.out.model)
+    def selector = params.select ? file(params.select, checkIfExists: true) : []
+    def select_annotation = params.select_annotation ? file(params.select_annotation, checkIfExists: true) : []
+    DNABERT_EMBED(chunks, MODEL.out.model, selector, select_annotation)
 
     parts = DNABERT_EMBED.out.embeddings
         .flatMap { m, npy, tsv -> [npy, tsv] }

@@ -87,6 +87,15 @@ pub enum Command {
     /// sequence or with N are dropped and counted. Labels: donor 0, acceptor 1, neither 2.
     /// Fine-tune on them with `head: centre`.
     SpliceSites(splice::Options),
+    /// A fine-tuning dataset from a genome, its annotation and a task plugin (WebAssembly).
+    ///
+    /// The plugin (docs/plugins.md; examples in plugins/) sees each transcript with its exons
+    /// and emits labelled windows; dnabert drops windows with bases other than A/C/G/T, takes
+    /// the reverse complement on the minus strand, merges duplicates, caps each label, splits
+    /// 80/10/10 by group or by chromosome, and writes {train,validation,test}.tsv and
+    /// summary.{json,md}. The plugin runs sandboxed: no files, network or clock, capped memory
+    /// and fuel.
+    MakeDataset(crate::sandbox::dataset::Options),
     /// The seed's splice-site tables from fine-tuning's test predictions.
     ///
     /// Donor and acceptor accuracy, MCC, F1 and their averages, from TSVs with `label` and
@@ -133,6 +142,7 @@ impl Command {
             Command::Finetune(a) => a.run(),
             Command::Predict(a) => a.run(),
             Command::SpliceSites(a) => a.run(),
+            Command::MakeDataset(a) => a.run(),
             Command::SpliceReport(a) => a.run(),
             Command::SplitFasta(a) => a.run(),
             Command::GatherEmbeddings(a) => a.run(),

@@ -33,6 +33,7 @@ pub mod npy;
 pub mod onnx_export;
 pub mod remote;
 pub mod rng;
+pub mod sandbox;
 pub mod scatter;
 pub mod signals;
 pub mod splice;

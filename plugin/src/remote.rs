@@ -63,6 +63,11 @@ pub fn local_checked(input: &Path, sha256: Option<&str>) -> Result<PathBuf> {
 }
 
 fn cache_dir() -> PathBuf {
+    cache_root().join("inputs")
+}
+
+/// `$DNABERT_CACHE`, else `$XDG_CACHE_HOME/dnabert`, else `~/.cache/dnabert`.
+pub fn cache_root() -> PathBuf {
     let var = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
@@ -72,7 +77,6 @@ fn cache_dir() -> PathBuf {
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("dnabert")))
         .or_else(|| var("HOME").map(|h| h.join(".cache").join("dnabert")))
         .unwrap_or_else(|| PathBuf::from(".dnabert-cache"))
-        .join("inputs")
 }
 
 /// What the server said of the file when it was fetched: compared on later runs.

@@ -28,6 +28,10 @@ pub enum Stream {
     SpliceCap(u64),
     /// The order in which `splice-sites` splits class `n` 80/10/10.
     SpliceSplit(u64),
+    /// The order in which `make-dataset` deals groups (or windows) to the splits.
+    DatasetGroups,
+    /// The order in which `make-dataset` caps label `n` (< 32) at `--max-per-class`.
+    DatasetCap(u64),
     /// Fresh weights (`init`, new heads).
     InitWeights,
     /// `splice-report`'s bootstrap resamples of the test rows.
@@ -46,6 +50,8 @@ impl Stream {
             Stream::SpliceCap(class) => 30 + class,
             Stream::SpliceSplit(class) => 40 + class,
             Stream::Bootstrap => 50,
+            Stream::DatasetGroups => 59,
+            Stream::DatasetCap(label) => 60 + label,
             Stream::InitWeights => 99,
             Stream::FinetuneEpoch(epoch) => 100 + epoch,
         }
@@ -86,6 +92,9 @@ mod tests {
             Stream::SpliceSplit(0),
             Stream::SpliceSplit(2),
             Stream::Bootstrap,
+            Stream::DatasetGroups,
+            Stream::DatasetCap(0),
+            Stream::DatasetCap(31),
             Stream::InitWeights,
             Stream::FinetuneEpoch(0),
             Stream::FinetuneEpoch(7),
@@ -93,7 +102,7 @@ mod tests {
         let numbers: Vec<u64> = all.iter().map(|s| s.number()).collect();
         assert_eq!(
             numbers,
-            [0, 1, 10, 20, 21, 22, 30, 32, 40, 42, 50, 99, 100, 107]
+            [0, 1, 10, 20, 21, 22, 30, 32, 40, 42, 50, 59, 60, 91, 99, 100, 107]
         );
         let mut sorted = numbers.clone();
         sorted.dedup();

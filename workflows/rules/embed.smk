@@ -19,11 +19,21 @@ rule embed_chunk:
     input:
         fasta=f"{OUT}/chunks/{ID}/{{chunk}}.fa",
         model=MODEL,
+        select=[config["embed"]["select"]] if config["embed"].get("select") else [],
+        select_annotation=(
+            [config["embed"]["select_annotation"]]
+            if config["embed"].get("select_annotation")
+            else []
+        ),
     output:
         npy=f"{OUT}/embed_chunks/{ID}/{{chunk}}.npy",
         tsv=f"{OUT}/embed_chunks/{ID}/{{chunk}}.tsv",
     params:
         prefix=lambda wc, output: output.npy[: -len(".npy")],
+        select=lambda wc, input: (
+            (f"--select {input.select}" if input.select else "")
+            + (f" --annotation {input.select_annotation}" if input.select_annotation else "")
+        ),
         args=" ".join(
             [f"--pooling {config['embed']['pooling']}"]
             + (
@@ -41,7 +51,7 @@ rule embed_chunk:
         f"{OUT}/logs/embed.{ID}.{{chunk}}.log",
     shell:
         "{DNABERT} embed --model {input.model} --input {input.fasta} --output {params.prefix}"
-        " --threads {threads} {params.args} > {log} 2>&1"
+        " --threads {threads} {params.select} {params.args} > {log} 2>&1"
 
 
 def embed_parts(wildcards):

@@ -8,6 +8,8 @@ process DNABERT_EMBED {
     input:
     tuple val(meta), path(fasta)
     tuple val(meta2), path(model)
+    path(selector)
+    path(select_annotation)
 
     output:
     tuple val(meta), path("${prefix}.npy"), path("${prefix}.tsv"), emit: embeddings
@@ -19,6 +21,8 @@ process DNABERT_EMBED {
     script:
     def args = task.ext.args ?: ''
     def device = task.ext.use_gpu ? '--device cuda' : ''
+    def select = selector ? "--select $selector" : ''
+    def select_ann = select_annotation ? "--annotation $select_annotation" : ''
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     dnabert embed \\
@@ -27,6 +31,8 @@ process DNABERT_EMBED {
         --input $fasta \\
         --output $prefix \\
         --threads $task.cpus \\
+        $select \\
+        $select_ann \\
         $args
 
     cat <<-END_VERSIONS > versions.yml

@@ -62,6 +62,8 @@ pub struct Args {
     pub quiet: bool,
     #[command(flatten)]
     pub place: Placement,
+    #[command(flatten)]
+    pub select: crate::sandbox::select::SelectArgs,
 }
 
 impl Args {
@@ -100,6 +102,7 @@ impl Args {
             threads_per_window: self.threads_per_window,
             progress: !self.quiet,
             compute,
+            select: self.select.options()?,
         })
     }
 

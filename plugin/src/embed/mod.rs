@@ -84,6 +84,8 @@ pub struct EmbedOptions {
     pub threads_per_window: usize,
     pub progress: bool,
     pub compute: Compute,
+    /// Embed only the regions a selector plugin returns (`--select`).
+    pub select: Option<crate::sandbox::select::SelectOptions>,
 }
 
 #[derive(Debug, Clone, Default)]

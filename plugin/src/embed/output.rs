@@ -26,6 +26,8 @@ pub enum Rows {
 #[derive(Debug)]
 pub struct SeqInfo {
     pub id: String,
+    /// Where the embedded bases start on the record (a selected region), else 0.
+    pub offset: usize,
     pub n_bases: usize,
     pub n_windows: usize,
 }
@@ -93,7 +95,8 @@ impl Assembler {
             Rows::PerWindow => {
                 let row = self.npy.rows();
                 self.npy.write_row(&w.rows)?;
-                self.tsv_line(&w.seq.id, w.start, w.start + w.len + self.k - 1, row)?;
+                let at = w.seq.offset + w.start;
+                self.tsv_line(&w.seq.id, at, at + w.len + self.k - 1, row)?;
             }
             Rows::Tokens => {
                 for r in w.rows.chunks_exact(self.hidden) {
@@ -133,7 +136,10 @@ impl Assembler {
     fn end_sequence(&mut self, seq: &SeqInfo) -> Result<()> {
         match self.rows {
             Rows::PerWindow => Ok(()),
-            Rows::Tokens => self.tsv_line(&seq.id, 0, seq.n_bases, self.seq_row_start),
+            Rows::Tokens => {
+                let (from, to) = (seq.offset, seq.offset + seq.n_bases);
+                self.tsv_line(&seq.id, from, to, self.seq_row_start)
+            }
             Rows::Nucleotides => {
                 // The last k-1 bases are covered by ever fewer tokens: base j by j+1-k ..= T-1.
                 let t = self.tokens_seen;
@@ -141,7 +147,8 @@ impl Assembler {
                     self.write_mean(t - (j + 1).saturating_sub(self.k))?;
                 }
                 debug_assert_eq!(self.npy.rows() - self.seq_row_start, seq.n_bases as u64);
-                self.tsv_line(&seq.id, 0, seq.n_bases, self.seq_row_start)
+                let (from, to) = (seq.offset, seq.offset + seq.n_bases);
+                self.tsv_line(&seq.id, from, to, self.seq_row_start)
             }
         }
     }

@@ -19,6 +19,7 @@ use super::{output_paths, windows, EmbedOptions, EmbedSummary, Pooling};
 use crate::engine::Infer;
 use crate::fasta::FastaReader;
 use crate::model_dir::ModelDir;
+use crate::sandbox::select::{SelectOptions, Selector};
 use crate::tokenizer::Tokenizer;
 
 /// Batches the batcher may hold back to group windows by length.
@@ -77,6 +78,7 @@ pub(super) fn run(
     let (batch_tx, batch_rx) = channel(2);
     let (out_tx, out_rx) = channel(queue);
     let input = opts.input.clone();
+    let select = opts.select.clone();
     let tokenizer = model.tokenizer.clone();
     let packer = Arc::new(model.tokenizer.clone());
     let (batch_size, pooling) = (opts.batch_size, opts.pooling);
@@ -84,7 +86,7 @@ pub(super) fn run(
 
     let (read, batched, inferred, written) = runtime.block_on(async move {
         let read = tokio::task::spawn_blocking(move || {
-            read_stage(&input, &tokenizer, window, overlap, job_tx)
+            read_stage(&input, select.as_ref(), &tokenizer, window, overlap, job_tx)
         });
         let batched = tokio::spawn(batch_stage(job_rx, batch_tx, batch_size));
         // Workers share the batch queue; the writer restores input order.
@@ -127,28 +129,92 @@ pub(super) fn run(
 
 fn read_stage(
     input: &std::path::Path,
+    select: Option<&SelectOptions>,
     tokenizer: &Tokenizer,
     window: usize,
     overlap: usize,
     tx: Sender<Job>,
 ) -> Result<ReadStats> {
+    let mut selector = select.map(|s| Selector::load(s, input)).transpose()?;
     let mut reader = FastaReader::open(input)?;
     let mut stats = ReadStats::default();
     let mut order = 0u64;
-    let k = tokenizer.k;
     while let Some(record) = reader.next_record() {
         let record = record?;
         stats.sequences += 1;
+        // The whole record, or the regions a selector chose, each embedded on its own.
+        let pieces: Vec<(usize, &[u8])> = match selector.as_mut() {
+            None => vec![(0, record.seq)],
+            Some(s) => s
+                .regions(record.id, record.seq)?
+                .iter()
+                .map(|r| {
+                    (
+                        r.start as usize,
+                        &record.seq[r.start as usize..r.end as usize],
+                    )
+                })
+                .collect(),
+        };
+        for (offset, bases) in pieces {
+            let piece = Piece {
+                id: record.id,
+                offset,
+                seq: bases,
+                selected: selector.is_some(),
+            };
+            if !send_piece(
+                input, &piece, tokenizer, window, overlap, &mut stats, &mut order, &tx,
+            )? {
+                return Ok(stats);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// A record, or a selected region of one.
+struct Piece<'a> {
+    id: &'a str,
+    offset: usize,
+    seq: &'a [u8],
+    selected: bool,
+}
+
+/// Sends the windows of one piece; false when the pipeline downstream has stopped.
+#[allow(clippy::too_many_arguments)]
+fn send_piece(
+    input: &std::path::Path,
+    piece: &Piece<'_>,
+    tokenizer: &Tokenizer,
+    window: usize,
+    overlap: usize,
+    stats: &mut ReadStats,
+    order: &mut u64,
+    tx: &Sender<Job>,
+) -> Result<bool> {
+    let k = tokenizer.k;
+    let record = piece;
+    {
         let n_tokens = tokenizer.num_kmers(record.seq.len());
         if n_tokens == 0 {
+            let what = if piece.selected {
+                format!(
+                    "region {}:{}-{} (selected)",
+                    record.id,
+                    piece.offset,
+                    piece.offset + record.seq.len()
+                )
+            } else {
+                format!("record '{}'", record.id)
+            };
             eprintln!(
-                "warning: {}: record '{}' has {} bases, fewer than k = {k}; it has no k-mer and is skipped",
+                "warning: {}: {what} has {} bases, fewer than k = {k}; it has no k-mer and is skipped",
                 input.display(),
-                record.id,
                 record.seq.len()
             );
             stats.skipped.push((record.id.to_owned(), record.seq.len()));
-            continue;
+            return Ok(true);
         }
         // Protein or other non-DNA letters become [UNK] k-mers: say so rather than embed a
         // record of unknowns in silence.
@@ -169,6 +235,7 @@ fn read_stage(
         let plan = windows::plan(n_tokens, window, overlap);
         let seq = Arc::new(SeqInfo {
             id: record.id.to_owned(),
+            offset: piece.offset,
             n_bases: record.seq.len(),
             n_windows: plan.len(),
         });
@@ -176,20 +243,20 @@ fn read_stage(
             let mut ids = Vec::with_capacity(w.len);
             tokenizer.kmer_ids(&record.seq[w.start..w.start + w.len + k - 1], &mut ids);
             let job = Job {
-                order,
+                order: *order,
                 seq: seq.clone(),
                 index,
                 start: w.start,
                 keep: w.keep,
                 ids,
             };
-            order += 1;
+            *order += 1;
             if tx.blocking_send(job).is_err() {
-                return Ok(stats);
+                return Ok(false);
             }
         }
     }
-    Ok(stats)
+    Ok(true)
 }
 
 async fn batch_stage(mut rx: Receiver<Job>, tx: Sender<Vec<Job>>, batch_size: usize) -> Result<()> {

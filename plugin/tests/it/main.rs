@@ -16,6 +16,7 @@ mod embed_matches_hf;
 mod finetune_predict;
 mod gpu_parity;
 mod models;
+mod plugins;
 mod pretrain_resume;
 mod shipped_model;
 mod splice_sites;

@@ -34,6 +34,7 @@ pub fn options(model: &Path, input: &Path, output: &Path) -> EmbedOptions {
         threads_per_window: 1,
         progress: false,
         compute: Default::default(),
+        select: None,
     }
 }
 
