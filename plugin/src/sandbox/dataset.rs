@@ -76,6 +76,11 @@ pub struct Summary {
     /// Windows per split, per label.
     pub counts: BTreeMap<String, BTreeMap<String, usize>>,
     pub dropped: Dropped,
+    /// Windows the plugin emitted (before any was dropped).
+    pub emitted: usize,
+    /// Calls into the plugin and the seconds spent in them (its share of the run).
+    pub plugin_calls: u64,
+    pub plugin_seconds: f64,
 }
 
 struct Row {
@@ -110,6 +115,14 @@ impl Options {
             s.labels.len(),
             s.transcripts,
             self.output.display()
+        );
+        eprintln!(
+            "make-dataset: {} calls into the plugin ({} windows emitted) took {:.3} s: {:.0} \
+             calls/s",
+            s.plugin_calls,
+            s.emitted,
+            s.plugin_seconds,
+            s.plugin_calls as f64 / s.plugin_seconds.max(1e-9)
         );
         Ok(())
     }
@@ -172,6 +185,7 @@ pub fn run(o: &Options) -> Result<Summary> {
     }
 
     let mut dropped = Dropped::default();
+    let mut emitted = 0usize;
     let mut rows: Vec<Row> = vec![];
     let mut seen = BTreeSet::new();
     let mut reader = FastaReader::open(&fasta)?;
@@ -187,7 +201,9 @@ pub fn run(o: &Options) -> Result<Summary> {
         }
         plugin.host().record = Some((rec.id.to_owned(), rec.seq.to_vec()));
         let mut take = |plugin: &mut Plugin, gene: &str, rows: &mut Vec<Row>| {
-            for w in std::mem::take(&mut plugin.host().windows) {
+            let windows = std::mem::take(&mut plugin.host().windows);
+            emitted += windows.len();
+            for w in windows {
                 let mut seq = rec.seq[w.start as usize..w.end as usize].to_ascii_uppercase();
                 if seq.iter().any(|b| !matches!(b, b'A' | b'C' | b'G' | b'T')) {
                     *dropped
@@ -377,6 +393,9 @@ pub fn run(o: &Options) -> Result<Summary> {
         split: if by_chroms { "chroms" } else { "group" }.to_owned(),
         counts,
         dropped,
+        emitted,
+        plugin_calls: plugin.calls,
+        plugin_seconds: plugin.busy.as_secs_f64(),
     };
     // The tables first, the summary last: a folder with summary.json is complete.
     for (split, text) in SPLITS.iter().zip(&texts) {

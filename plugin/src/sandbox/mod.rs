@@ -101,6 +101,9 @@ pub struct Plugin {
     path: PathBuf,
     fuel: u64,
     limits: Limits,
+    /// Calls into the plugin so far, and the time spent in them (host functions included).
+    pub calls: u64,
+    pub busy: std::time::Duration,
 }
 
 impl Plugin {
@@ -192,6 +195,8 @@ impl Plugin {
             path: path.to_owned(),
             fuel: limits.fuel,
             limits,
+            calls: 0,
+            busy: std::time::Duration::ZERO,
         })
     }
 
@@ -242,8 +247,11 @@ impl Plugin {
             );
         };
         self.memory.data_mut(&mut self.store)[dest].copy_from_slice(input);
-        f.call(&mut self.store, (ptr, len))
-            .map_err(|e| self.error(export, at, e))
+        let started = std::time::Instant::now();
+        let done = f.call(&mut self.store, (ptr, len));
+        self.calls += 1;
+        self.busy += started.elapsed();
+        done.map_err(|e| self.error(export, at, e))
     }
 
     /// Calls an export without arguments, if the plugin has it.
