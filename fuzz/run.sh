@@ -22,8 +22,10 @@ if [ "$runs" = 0 ]; then
 else
   bound=(-runs="$runs" -seed=1 -max_total_time=300)
 fi
-scratch=$(mktemp -d)
+scratch=$(mktemp -d -p "$( [ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")")
 trap 'rm -rf "$scratch"' EXIT
+# The targets write each input to a file there (fuzz/src/lib.rs), removed with it.
+export DNABERT_FUZZ_SCRATCH="$scratch/inputs"
 for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t"
   log="$scratch/$t.log"

@@ -9,7 +9,10 @@ use std::sync::OnceLock;
 pub fn as_file(name: &str, data: &[u8]) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
+        // fuzz/run.sh names a scratch folder it removes afterwards; else a RAM-backed one.
+        let base = if let Some(d) = std::env::var_os("DNABERT_FUZZ_SCRATCH") {
+            PathBuf::from(d)
+        } else if std::path::Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
