@@ -472,3 +472,38 @@ fn the_guides_example_runs_as_written() {
         "the mini genome's introns close with AG"
     );
 }
+
+#[test]
+fn the_wat_task_gives_the_rust_tasks_windows() {
+    // plugins/wat/tss.wat (TSS ± 50, WebAssembly text) against promoter.wasm --config
+    // flank=50 (Rust): two languages, one interface, the same windows and bases.
+    let Some(rust) = built("promoter.wasm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (wat_out, rust_out) = (dir.path().join("wat"), dir.path().join("rust"));
+    let o = make_dataset(&repo().join("plugins/wat/tss.wat"), &wat_out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = make_dataset(&rust, &rust_out, &["--config", "flank=50"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let windows = |rows: Vec<[String; 6]>, class: &str| {
+        let mut v: Vec<[String; 5]> = rows
+            .into_iter()
+            .filter(|r| r[4] == class)
+            .map(|r| {
+                [
+                    r[0].clone(),
+                    r[1].clone(),
+                    r[2].clone(),
+                    r[3].clone(),
+                    r[5].clone(),
+                ]
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let wat = windows(rows(&wat_out), "tss");
+    assert_eq!(wat.len(), 11, "one per transcript of the mini genome");
+    assert_eq!(wat, windows(rows(&rust_out), "promoter"));
+}
