@@ -194,66 +194,63 @@ fn send_piece(
     tx: &Sender<Job>,
 ) -> Result<bool> {
     let k = tokenizer.k;
-    let record = piece;
-    {
-        let n_tokens = tokenizer.num_kmers(record.seq.len());
-        if n_tokens == 0 {
-            let what = if piece.selected {
-                format!(
-                    "region {}:{}-{} (selected)",
-                    record.id,
-                    piece.offset,
-                    piece.offset + record.seq.len()
-                )
-            } else {
-                format!("record '{}'", record.id)
-            };
-            eprintln!(
-                "warning: {}: {what} has {} bases, fewer than k = {k}; it has no k-mer and is skipped",
-                input.display(),
-                record.seq.len()
-            );
-            stats.skipped.push((record.id.to_owned(), record.seq.len()));
-            return Ok(true);
-        }
-        // Protein or other non-DNA letters become [UNK] k-mers: say so rather than embed a
-        // record of unknowns in silence.
-        let not_dna = record
-            .seq
-            .iter()
-            .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T' | b'N'))
-            .count();
-        if not_dna * 2 > record.seq.len() {
-            eprintln!(
-                "warning: {}: record '{}' is mostly not DNA ({not_dna} of {} letters are not \
-                 A, C, G, T or N: protein?); its k-mers with those letters embed as [UNK]",
-                input.display(),
-                record.id,
-                record.seq.len()
-            );
-        }
-        let plan = windows::plan(n_tokens, window, overlap);
-        let seq = Arc::new(SeqInfo {
-            id: record.id.to_owned(),
-            offset: piece.offset,
-            n_bases: record.seq.len(),
-            n_windows: plan.len(),
-        });
-        for (index, w) in plan.into_iter().enumerate() {
-            let mut ids = Vec::with_capacity(w.len);
-            tokenizer.kmer_ids(&record.seq[w.start..w.start + w.len + k - 1], &mut ids);
-            let job = Job {
-                order: *order,
-                seq: seq.clone(),
-                index,
-                start: w.start,
-                keep: w.keep,
-                ids,
-            };
-            *order += 1;
-            if tx.blocking_send(job).is_err() {
-                return Ok(false);
-            }
+    let n_tokens = tokenizer.num_kmers(piece.seq.len());
+    if n_tokens == 0 {
+        let what = if piece.selected {
+            format!(
+                "region {}:{}-{} (selected)",
+                piece.id,
+                piece.offset,
+                piece.offset + piece.seq.len()
+            )
+        } else {
+            format!("record '{}'", piece.id)
+        };
+        eprintln!(
+            "warning: {}: {what} has {} bases, fewer than k = {k}; it has no k-mer and is skipped",
+            input.display(),
+            piece.seq.len()
+        );
+        stats.skipped.push((piece.id.to_owned(), piece.seq.len()));
+        return Ok(true);
+    }
+    // Protein or other non-DNA letters become [UNK] k-mers: say so rather than embed a
+    // record of unknowns in silence.
+    let not_dna = piece
+        .seq
+        .iter()
+        .filter(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T' | b'N'))
+        .count();
+    if not_dna * 2 > piece.seq.len() {
+        eprintln!(
+            "warning: {}: record '{}' is mostly not DNA ({not_dna} of {} letters are not \
+             A, C, G, T or N: protein?); its k-mers with those letters embed as [UNK]",
+            input.display(),
+            piece.id,
+            piece.seq.len()
+        );
+    }
+    let plan = windows::plan(n_tokens, window, overlap);
+    let seq = Arc::new(SeqInfo {
+        id: piece.id.to_owned(),
+        offset: piece.offset,
+        n_bases: piece.seq.len(),
+        n_windows: plan.len(),
+    });
+    for (index, w) in plan.into_iter().enumerate() {
+        let mut ids = Vec::with_capacity(w.len);
+        tokenizer.kmer_ids(&piece.seq[w.start..w.start + w.len + k - 1], &mut ids);
+        let job = Job {
+            order: *order,
+            seq: seq.clone(),
+            index,
+            start: w.start,
+            keep: w.keep,
+            ids,
+        };
+        *order += 1;
+        if tx.blocking_send(job).is_err() {
+            return Ok(false);
         }
     }
     Ok(true)

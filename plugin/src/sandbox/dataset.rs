@@ -93,19 +93,6 @@ struct Row {
     seq: Vec<u8>,
 }
 
-fn reverse_complement(seq: &[u8]) -> Vec<u8> {
-    seq.iter()
-        .rev()
-        .map(|b| match b {
-            b'A' => b'T',
-            b'C' => b'G',
-            b'G' => b'C',
-            b'T' => b'A',
-            other => *other,
-        })
-        .collect()
-}
-
 impl Options {
     pub fn run(self) -> Result<()> {
         let s = run(&self)?;
@@ -171,18 +158,12 @@ pub fn run(o: &Options) -> Result<Summary> {
     for t in &transcripts {
         on_chrom.entry(t.chrom.as_str()).or_default().push(t);
     }
-    let chroms: BTreeSet<&str> = on_chrom.keys().copied().collect();
-    for (flag, names) in [
-        ("--validation-chroms", &o.validation_chroms),
-        ("--test-chroms", &o.test_chroms),
-    ] {
-        if let Some(bad) = names.iter().find(|n| !chroms.contains(n.as_str())) {
-            bail!(
-                "{flag} {bad}: no transcript of {} is on it",
-                annotation_path.display()
-            );
-        }
-    }
+    crate::splice::check_split_chroms(
+        &transcripts,
+        &annotation_path,
+        &o.validation_chroms,
+        &o.test_chroms,
+    )?;
 
     let mut dropped = Dropped::default();
     let mut emitted = 0usize;
@@ -204,17 +185,14 @@ pub fn run(o: &Options) -> Result<Summary> {
             let windows = std::mem::take(&mut plugin.host().windows);
             emitted += windows.len();
             for w in windows {
-                let mut seq = rec.seq[w.start as usize..w.end as usize].to_ascii_uppercase();
-                if seq.iter().any(|b| !matches!(b, b'A' | b'C' | b'G' | b'T')) {
+                let bases = &rec.seq[w.start as usize..w.end as usize];
+                let Some(seq) = crate::splice::sites::oriented(bases, w.plus) else {
                     *dropped
                         .with_non_acgt
                         .entry(labels[w.label].clone())
                         .or_default() += 1;
                     continue;
-                }
-                if !w.plus {
-                    seq = reverse_complement(&seq);
-                }
+                };
                 let group = if w.group.is_empty() {
                     gene.to_owned()
                 } else {
@@ -430,24 +408,14 @@ fn summary_md(s: &Summary) -> String {
             .collect();
         m.push_str(&format!("| {split} | {} |\n", cells.join(" | ")));
     }
-    let by_label = |b: &BTreeMap<String, usize>| {
-        if b.is_empty() {
-            "none".to_owned()
-        } else {
-            b.iter()
-                .map(|(k, v)| format!("{v} {k}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
     let d = &s.dropped;
     m.push_str(&format!(
         "\nDropped: {} duplicate windows; {} windows given two labels; with a base other than \
          A/C/G/T: {}; over the class cap: {}.\n",
         d.duplicates,
         d.conflicting_labels,
-        by_label(&d.with_non_acgt),
-        by_label(&d.over_class_cap)
+        crate::splice::counts_in_words(&d.with_non_acgt),
+        crate::splice::counts_in_words(&d.over_class_cap)
     ));
     m
 }

@@ -175,24 +175,12 @@ pub fn run(o: &Options) -> Result<Summary> {
         bail!("--max-per-class 0 leaves every class empty: give at least 1");
     }
     let (format, transcripts) = annotation::read(&o.annotation)?;
-    // A chromosome named for a split that the annotation does not have would leave that
-    // split empty.
-    let chroms: std::collections::BTreeSet<&str> =
-        transcripts.iter().map(|t| t.chrom.as_str()).collect();
-    for (flag, names) in [
-        ("--validation-chroms", &o.validation_chroms),
-        ("--test-chroms", &o.test_chroms),
-    ] {
-        if let Some(bad) = names.iter().find(|n| !chroms.contains(n.as_str())) {
-            let some: Vec<&str> = chroms.iter().take(10).copied().collect();
-            bail!(
-                "{flag} {bad}: no transcript of {} is on it (its chromosomes: {}{})",
-                o.annotation.display(),
-                some.join(", "),
-                if chroms.len() > 10 { ", …" } else { "" }
-            );
-        }
-    }
+    check_split_chroms(
+        &transcripts,
+        &o.annotation,
+        &o.validation_chroms,
+        &o.test_chroms,
+    )?;
     let mut skipped = Skipped::default();
     let truth = sites::true_sites(&transcripts, &mut skipped);
     if truth.is_empty() {
@@ -430,6 +418,45 @@ pub fn run(o: &Options) -> Result<Summary> {
     Ok(summary)
 }
 
+/// A chromosome named for a split that the annotation does not have would leave that split
+/// empty: refused, naming the flag and some chromosomes the annotation has.
+pub fn check_split_chroms(
+    transcripts: &[annotation::Transcript],
+    annotation: &std::path::Path,
+    validation_chroms: &[String],
+    test_chroms: &[String],
+) -> Result<()> {
+    let chroms: std::collections::BTreeSet<&str> =
+        transcripts.iter().map(|t| t.chrom.as_str()).collect();
+    for (flag, names) in [
+        ("--validation-chroms", validation_chroms),
+        ("--test-chroms", test_chroms),
+    ] {
+        if let Some(bad) = names.iter().find(|n| !chroms.contains(n.as_str())) {
+            let some: Vec<&str> = chroms.iter().take(10).copied().collect();
+            bail!(
+                "{flag} {bad}: no transcript of {} is on it (its chromosomes: {}{})",
+                annotation.display(),
+                some.join(", "),
+                if chroms.len() > 10 { ", …" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `3 donor, 2 acceptor` (`none` for an empty map), for the summaries.
+pub fn counts_in_words(b: &BTreeMap<String, usize>) -> String {
+    if b.is_empty() {
+        "none".to_string()
+    } else {
+        b.iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 fn share(
     windows: &BTreeMap<Class, Vec<(Site, Vec<u8>)>>,
     class: Class,
@@ -483,16 +510,7 @@ fn summary_md(s: &Summary) -> String {
             s.decoy_candidates[0], s.decoy_candidates[1]
         );
     }
-    let counts = |b: &BTreeMap<String, usize>| {
-        if b.is_empty() {
-            "none".to_string()
-        } else {
-            b.iter()
-                .map(|(k, v)| format!("{v} {k}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
+    let counts = counts_in_words;
     let _ = write!(
         m,
         "\nSkipped: {} single-exon transcripts; {} positions both donor and acceptor; windows off the sequence: {}; windows with N: {}; over the class cap: {}.\n",

@@ -232,14 +232,22 @@ pub fn window(chrom_seq: &[u8], site: &Site, w: usize) -> Cut {
     if start < 0 || start as usize + w > chrom_seq.len() {
         return Cut::OffSequence;
     }
-    let bases = &chrom_seq[start as usize..start as usize + w];
-    let mut out: Vec<u8> = if site.plus {
-        bases.iter().map(u8::to_ascii_uppercase).collect()
+    match oriented(&chrom_seq[start as usize..start as usize + w], site.plus) {
+        Some(out) => Cut::Ok(out),
+        None => Cut::HasN,
+    }
+}
+
+/// `bases` uppercase, reverse-complemented on the minus strand; None when any is not A/C/G/T
+/// (N runs, IUPAC codes). What both `splice-sites` and `make-dataset` write.
+pub fn oriented(bases: &[u8], plus: bool) -> Option<Vec<u8>> {
+    let upper = bases.iter().map(u8::to_ascii_uppercase);
+    let out: Vec<u8> = if plus {
+        upper.collect()
     } else {
-        bases
-            .iter()
+        upper
             .rev()
-            .map(|b| match b.to_ascii_uppercase() {
+            .map(|b| match b {
                 b'A' => b'T',
                 b'C' => b'G',
                 b'G' => b'C',
@@ -248,11 +256,9 @@ pub fn window(chrom_seq: &[u8], site: &Site, w: usize) -> Cut {
             })
             .collect()
     };
-    if !out.iter().all(|b| matches!(b, b'A' | b'C' | b'G' | b'T')) {
-        out.clear();
-        return Cut::HasN;
-    }
-    Cut::Ok(out)
+    out.iter()
+        .all(|b| matches!(b, b'A' | b'C' | b'G' | b'T'))
+        .then_some(out)
 }
 
 /// Checks that a transcript's exons lie inside its chromosome.
