@@ -8,8 +8,10 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "onnx")]
+use crate::onnx_export;
 use crate::train::{finetune, init, predict, pretrain};
-use crate::{config_reference, convert, cuda, embed, hub, onnx_export, scatter, splice, vocab};
+use crate::{config_reference, convert, cuda, embed, hub, scatter, splice, vocab};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +42,7 @@ pub enum Command {
     /// Write the model's encoder as DIR/model.onnx.
     ///
     /// Opset 17, dynamic batch and sequence axes; ONNX Runtime runs it too.
+    #[cfg(feature = "onnx")]
     ExportOnnx(onnx_export::Args),
     /// Fetch a model from the Hugging Face Hub into the Hub cache.
     ///
@@ -134,6 +137,7 @@ impl Command {
     pub fn run(self) -> Result<()> {
         match self {
             Command::Embed(a) => a.run(),
+            #[cfg(feature = "onnx")]
             Command::ExportOnnx(a) => a.run(),
             Command::Download(a) => a.run(),
             Command::Convert(a) => a.run(),

@@ -30,6 +30,7 @@ pub mod limits;
 pub mod model_dir;
 pub mod net;
 pub mod npy;
+#[cfg(feature = "onnx")]
 pub mod onnx_export;
 pub mod remote;
 pub mod rng;

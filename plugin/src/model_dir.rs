@@ -8,11 +8,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+#[cfg(feature = "onnx")]
 use tract_onnx::pb::ModelProto;
+#[cfg(feature = "onnx")]
 use tract_onnx::prelude::Framework;
 
 use crate::checkpoint::{BertWeights, Checkpoint};
 use crate::config::BertConfig;
+#[cfg(feature = "onnx")]
 use crate::onnx_export;
 use crate::tokenizer::Tokenizer;
 use crate::vocab::Vocab;
@@ -30,6 +33,7 @@ pub struct ModelDir {
 }
 
 /// Where the ONNX graph came from.
+#[cfg(feature = "onnx")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GraphSource {
     FolderOnnx,
@@ -140,6 +144,7 @@ impl ModelDir {
     }
 
     /// The folder's `model.onnx` if there is one, else the graph built from the weights.
+    #[cfg(feature = "onnx")]
     pub fn graph(&self) -> Result<(ModelProto, GraphSource)> {
         let onnx = self.onnx_path();
         if onnx.exists() {
@@ -153,12 +158,14 @@ impl ModelDir {
         Ok((self.build_graph()?, GraphSource::BuiltFromWeights))
     }
 
+    #[cfg(feature = "onnx")]
     pub fn build_graph(&self) -> Result<ModelProto> {
         let weights = self.weights()?;
         Ok(onnx_export::build(&self.config, &weights))
     }
 
     /// `dnabert export-onnx`: writes `model.onnx` into the folder, atomically.
+    #[cfg(feature = "onnx")]
     pub fn export_onnx(&self) -> Result<PathBuf> {
         let proto = self.build_graph()?;
         let path = self.onnx_path();

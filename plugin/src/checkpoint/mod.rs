@@ -320,7 +320,7 @@ fn read_shards(index: &Path) -> Result<Vec<(String, RawTensor)>> {
 }
 
 pub(crate) fn f16_to_f32(h: u16) -> f32 {
-    tract_onnx::prelude::f16::from_bits(h).to_f32()
+    half::f16::from_bits(h).to_f32()
 }
 
 pub(crate) fn bf16_to_f32(h: u16) -> f32 {

@@ -152,14 +152,7 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         other => other,
     };
     let (engine, workers): (std::sync::Arc<dyn crate::engine::Infer>, usize) = match compute {
-        Compute::Tract | Compute::Auto => {
-            crate::engine::set_threads(opts.threads_per_window);
-            let (graph, _) = model.graph()?;
-            let mut engine =
-                crate::engine::Engine::new(&graph, model.config.hidden_size, model.tokenizer.pad)?;
-            engine.specialise(opts.batch_size, window + 2)?;
-            (std::sync::Arc::new(engine), workers)
-        }
+        Compute::Tract | Compute::Auto => (tract_engine(&model, opts, window)?, workers),
         Compute::Native(precision) => (
             std::sync::Arc::new(native::Native::new(
                 &model,
@@ -184,4 +177,32 @@ pub fn run(opts: &EmbedOptions) -> Result<EmbedSummary> {
         ..opts.clone()
     };
     pipeline::run(opts, &model, engine, window, overlap, rows, workers)
+}
+
+/// tract on the folder's `model.onnx`, or on the graph built from its weights.
+#[cfg(feature = "onnx")]
+fn tract_engine(
+    model: &crate::model_dir::ModelDir,
+    opts: &EmbedOptions,
+    window: usize,
+) -> Result<std::sync::Arc<dyn crate::engine::Infer>> {
+    crate::engine::set_threads(opts.threads_per_window);
+    let (graph, _) = model.graph()?;
+    let mut engine =
+        crate::engine::Engine::new(&graph, model.config.hidden_size, model.tokenizer.pad)?;
+    engine.specialise(opts.batch_size, window + 2)?;
+    Ok(std::sync::Arc::new(engine))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn tract_engine(
+    model: &crate::model_dir::ModelDir,
+    _opts: &EmbedOptions,
+    _window: usize,
+) -> Result<std::sync::Arc<dyn crate::engine::Infer>> {
+    bail!(
+        "{}: this dnabert was built without tract (cargo feature `onnx`): embed with \
+         --engine native",
+        model.path.display()
+    )
 }
