@@ -46,7 +46,7 @@ process DNABERT_FINETUNE {
     """
     mkdir -p $prefix/model
     touch $prefix/model/config.json $prefix/model/vocab.txt $prefix/model/model.safetensors
-    printf 'label\\tpredicted\\n' > $prefix/test_predictions.tsv
+    printf 'id\\tlabel\\tpredicted\\n' > $prefix/test_predictions.tsv
     echo '{}' > $prefix/metrics.json
 
     cat <<-END_VERSIONS > versions.yml

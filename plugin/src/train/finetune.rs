@@ -201,6 +201,9 @@ impl FinetuneConfig {
 pub struct Example {
     pub seq: Vec<u8>,
     pub label: usize,
+    /// 0-based among the table's examples (header and blank lines not counted): pandas'
+    /// index of the row in `read_csv(table)`; `rowN` (N = row + 1) in the predictions.
+    pub row: usize,
 }
 
 /// Reads a `sequence,label` table (CSV or TSV, header optional); k-mer sentences are joined
@@ -274,7 +277,11 @@ pub fn read_table(path: &Path, num_labels: usize) -> Result<Vec<Example>> {
                 path.display()
             );
         }
-        out.push(Example { seq: dna, label });
+        out.push(Example {
+            seq: dna,
+            label,
+            row: out.len(),
+        });
     }
     if out.is_empty() {
         bail!("{}: no examples", path.display());
@@ -674,12 +681,13 @@ pub fn run_on<B: Backend>(be: &B, c: &FinetuneConfig) -> Result<PathBuf> {
 fn write_predictions(path: &Path, data: &[Example], probs: &[Vec<f32>]) -> Result<()> {
     use std::fmt::Write as _;
     let n = probs.first().map_or(0, Vec::len);
-    let mut text = String::from("label\tpredicted");
+    // `id` as `dnabert predict` names a table's rows, so the two outputs join the same way.
+    let mut text = String::from("id\tlabel\tpredicted");
     // Writing into a String cannot fail.
     (0..n).for_each(|i| _ = write!(text, "\tprob_{i}"));
     text.push('\n');
     for (e, p) in data.iter().zip(probs) {
-        _ = write!(text, "{}\t{}", e.label, super::argmax(p));
+        _ = write!(text, "row{}\t{}\t{}", e.row + 1, e.label, super::argmax(p));
         p.iter().for_each(|x| _ = write!(text, "\t{x:.6}"));
         text.push('\n');
     }

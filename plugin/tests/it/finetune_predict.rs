@@ -75,6 +75,28 @@ fn finetune_then_predict_on_the_promoter_sample() {
     let first: Vec<&str> = text.lines().nth(1).unwrap().split('\t').collect();
     let (p0, p1): (f32, f32) = (first[5].parse().unwrap(), first[6].parse().unwrap());
     assert!((p0 + p1 - 1.0).abs() < 1e-4);
+    // test_predictions.tsv's ids are predict's: each test row joins back to its table row
+    // (same label), and the 100 test rows are 100 different rows of the table.
+    let by_id: std::collections::HashMap<&str, &str> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0], f[4])
+        })
+        .collect();
+    let tp = std::fs::read_to_string(dir.path().join("ft/test_predictions.tsv")).unwrap();
+    assert!(
+        tp.starts_with("id\tlabel\tpredicted\tprob_0\tprob_1\n"),
+        "{tp:.60}"
+    );
+    let mut ids = std::collections::HashSet::new();
+    for line in tp.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(by_id[f[0]], f[1], "test row {} has its table label", f[0]);
+        ids.insert(f[0]);
+    }
+    assert_eq!(ids.len(), 100);
     let fasta_out = dir.path().join("pred_fa.tsv");
     // The long record (1,400 bases, 1,395 6-mers) is cut into windows of 126 k-mers.
     dnabert::train::predict::run(
