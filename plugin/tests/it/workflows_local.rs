@@ -6,6 +6,7 @@
 use crate::common::standin;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::pipelines::*;
@@ -167,21 +168,63 @@ fn snakemake_every_target_matches_the_by_hand_run() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    run(&mut snakemake(
-        &smk,
-        &out,
-        &["--profile", "workflows/profiles/local", "--cores", "2"],
-    ));
+    run(&mut snakemake(&smk, &out, &["--cores", "2"]));
     assert_same_as_by_hand("snakemake", &out, SAME_FILES);
     // A second run finds everything up to date and runs nothing.
-    let again = run(&mut snakemake(
-        &smk,
-        &out,
-        &["--profile", "workflows/profiles/local", "--cores", "2"],
-    ));
+    let again = run(&mut snakemake(&smk, &out, &["--cores", "2"]));
     let text = String::from_utf8_lossy(&again.stdout).to_string()
         + &String::from_utf8_lossy(&again.stderr);
     assert!(text.contains("Nothing to be done"), "{text}");
+}
+
+/// The Snakemake workflow as its ecosystem checks it: `--lint` clean (the catalog's check,
+/// run on .test as the catalog does), snakefmt-formatted, and each target asking only for what
+/// it needs: embed runs with no annotation, finetune without one says which key to set, and
+/// a run with no genome says so before any job starts.
+#[test]
+fn snakemake_lint_snakefmt_and_per_target_inputs() {
+    let (Some(smk), Some(fmt)) = (engine("snakemake"), engine("snakefmt")) else {
+        return;
+    };
+    let lint = run(Command::new(&smk)
+        .current_dir(repo())
+        .args(["--lint", "--directory", ".test"]));
+    let text =
+        String::from_utf8_lossy(&lint.stdout).to_string() + &String::from_utf8_lossy(&lint.stderr);
+    assert!(!text.contains("Lints for"), "{text}");
+    run(Command::new(&fmt)
+        .current_dir(repo())
+        .args(["--check", "workflow/"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run(&mut snakemake(
+        &smk,
+        &out,
+        &["annotation=null", "-n", "embed"],
+    ));
+    let text = run_failing(&mut snakemake(
+        &smk,
+        &out,
+        &["annotation=null", "-n", "finetune"],
+    ));
+    assert!(
+        text.contains(
+            "config `annotation` is not set, and the finetune and dataset targets need it"
+        ),
+        "{text}"
+    );
+    let text = run_failing(
+        Command::new(&smk)
+            .current_dir(repo())
+            .env("PATH", path_env())
+            .args(["-n", "embed", "--config"])
+            .arg(format!("outdir={}", out.display())),
+    );
+    assert!(
+        text.contains("config `genome` is not set, and every target needs it"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The workflows through a real SLURM: a one-node cluster on 127.0.0.1 (Debian's slurmctld,
 //! slurmd and munge, started by tests/slurm/up.sh under a temporary folder and stopped by PID),
-//! Snakemake with `--profile workflows/profiles/slurm` and Nextflow with `-profile test,slurm`.
+//! Snakemake with `--workflow-profile workflow/profiles/slurm` and Nextflow with `-profile test,slurm`.
 //! Their outputs must equal the by-hand run's byte for byte.
 
 use std::path::{Path, PathBuf};
@@ -86,8 +86,8 @@ fn snakemake_and_nextflow_run_through_slurm_and_match_the_by_hand_run() {
             &smk,
             &smk_out,
             &[
-                "--profile",
-                "workflows/profiles/slurm",
+                "--workflow-profile",
+                "workflow/profiles/slurm",
                 "--slurm-no-account",
                 "--slurm-init-seconds-before-status-checks",
                 "1",

@@ -69,6 +69,17 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs a command that must fail; its stdout and stderr together.
+pub fn run_failing(cmd: &mut Command) -> String {
+    let _turn = (Path::new(cmd.get_program()).file_name() == Some("snakemake".as_ref()))
+        .then(|| SNAKEMAKE_DIR.lock().unwrap_or_else(|e| e.into_inner()));
+    let out = cmd.output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{cmd:?} succeeded:\n{text}");
+    text
+}
+
 pub fn dnabert(args: &[&str]) -> Output {
     run(Command::new(env!("CARGO_BIN_EXE_dnabert")).args(args))
 }
@@ -244,18 +255,14 @@ pub fn nextflow(
     cmd
 }
 
-/// `snakemake` from the repository root (where the test config's relative paths point), with
-/// outputs under `outdir`.
+/// `snakemake --directory .test` from the repository root, as the Snakemake workflow catalog
+/// runs a workflow's test (workflow/Snakefile, .test/config/config.yaml, the default workflow
+/// profile), with outputs under `outdir`.
 pub fn snakemake(snakemake: &Path, outdir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(snakemake);
     cmd.current_dir(repo())
         .env("PATH", path_env())
-        .args([
-            "-s",
-            "workflows/Snakefile",
-            "--configfile",
-            "workflows/config/test.yaml",
-        ])
+        .args(["--directory", ".test"])
         .arg("--config")
         .arg(format!("outdir={}", outdir.display()))
         .args(args);

@@ -5,28 +5,29 @@
 
 rule pretrain_model:
     input:
-        genome=config["genome"],
-        config=config["pretrain"]["config"],
+        genome=genome,
+        config=run_config("pretrain", "pretrain.yaml"),
     output:
         model=directory(f"{OUT}/pretrain/{ID}/model"),
         metrics=f"{OUT}/pretrain/{ID}/metrics.jsonl",
+    log:
+        f"{OUT}/logs/pretrain.{ID}.log",
+    threads: config["pretrain"]["threads"]
+    resources:
+        mem_mb=config["pretrain"]["mem_mb"],
+        runtime=config["pretrain"]["runtime"],
     params:
-        run=f"{OUT}/pretrain/{ID}",
+        dnabert=config["dnabert"],
+        run=lambda wc, output: os.path.dirname(output.metrics),
         init=(
             f"--init-from {config['pretrain']['init_model']}"
             if config["pretrain"].get("init_model")
             else ""
         ),
         resume="--resume-if-possible" if config["pretrain"]["resume"] else "--overwrite",
-    threads: config["pretrain"]["threads"]
-    resources:
-        mem_mb=config["pretrain"]["mem_mb"],
-        runtime=config["pretrain"]["runtime"],
-    log:
-        f"{OUT}/logs/pretrain.{ID}.log",
     shell:
-        "{DNABERT} pretrain --config {input.config} --fasta {input.genome} --output {params.run}"
-        " --threads {threads} {params.init} {params.resume} > {log} 2>&1"
+        "{params.dnabert} pretrain --config {input.config} --fasta {input.genome}"
+        " --output {params.run} --threads {threads} {params.init} {params.resume} > {log} 2>&1"
 
 
 rule pretrain:

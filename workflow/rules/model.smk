@@ -7,9 +7,12 @@ if HUB_MODEL:
     rule download_model:
         output:
             directory(MODEL),
-        params:
-            model=config["model"],
         log:
             f"{OUT}/logs/download_model.log",
+        # Where Snakemake runs: compute nodes often have no network.
+        localrule: True
+        params:
+            dnabert=config["dnabert"],
+            model=MODEL_NAME,
         shell:
-            "{DNABERT} download {params.model} --output {output} 2> {log}"
+            "{params.dnabert} download {params.model} --output {output} 2> {log}"

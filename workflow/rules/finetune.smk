@@ -3,21 +3,22 @@
 
 rule splice_sites:
     input:
-        genome=config["genome"],
-        annotation=config["annotation"],
+        genome=genome,
+        annotation=annotation,
     output:
         train=f"{OUT}/splice_sites/{ID}/train.tsv",
         validation=f"{OUT}/splice_sites/{ID}/validation.tsv",
         test=f"{OUT}/splice_sites/{ID}/test.tsv",
         summary=f"{OUT}/splice_sites/{ID}/summary.json",
-    params:
-        dir=f"{OUT}/splice_sites/{ID}",
-        window=config["finetune"]["splice_window"],
-        max_per_class=config["finetune"]["max_per_class"],
     log:
         f"{OUT}/logs/splice_sites.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        dir=lambda wc, output: os.path.dirname(output.summary),
+        window=config["finetune"]["splice_window"],
+        max_per_class=config["finetune"]["max_per_class"],
     shell:
-        "{DNABERT} splice-sites --fasta {input.genome} --annotation {input.annotation}"
+        "{params.dnabert} splice-sites --fasta {input.genome} --annotation {input.annotation}"
         " --output {params.dir} --window {params.window} --max-per-class {params.max_per_class}"
         " 2> {log}"
 
@@ -28,23 +29,24 @@ rule finetune_model:
         validation=rules.splice_sites.output.validation,
         test=rules.splice_sites.output.test,
         model=MODEL,
-        config=config["finetune"]["config"],
+        config=run_config("finetune", "finetune-splice.yaml"),
     output:
         model=directory(f"{OUT}/finetune/{ID}/model"),
         predictions=f"{OUT}/finetune/{ID}/test_predictions.tsv",
         metrics=f"{OUT}/finetune/{ID}/metrics.json",
-    params:
-        run=f"{OUT}/finetune/{ID}",
+    log:
+        f"{OUT}/logs/finetune.{ID}.log",
     threads: config["finetune"]["threads"]
     resources:
         mem_mb=config["finetune"]["mem_mb"],
         runtime=config["finetune"]["runtime"],
-    log:
-        f"{OUT}/logs/finetune.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        run=lambda wc, output: os.path.dirname(output.metrics),
     shell:
-        "{DNABERT} finetune --config {input.config} --model {input.model} --train {input.train}"
-        " --validation {input.validation} --test {input.test} --output {params.run}"
-        " --threads {threads} > {log} 2>&1"
+        "{params.dnabert} finetune --config {input.config} --model {input.model}"
+        " --train {input.train} --validation {input.validation} --test {input.test}"
+        " --output {params.run} --threads {threads} > {log} 2>&1"
 
 
 rule splice_report:
@@ -55,13 +57,14 @@ rule splice_report:
     output:
         json=f"{OUT}/finetune/{ID}_splice_report.json",
         md=f"{OUT}/finetune/{ID}_splice_report.md",
-    params:
-        prefix=f"{OUT}/finetune/{ID}_splice_report",
     log:
         f"{OUT}/logs/splice_report.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        prefix=lambda wc, output: output.json.removesuffix(".json"),
     shell:
-        "{DNABERT} splice-report --predictions {input.predictions} --train {input.train}"
-        " --test {input.test} --output {params.prefix} > {log} 2>&1"
+        "{params.dnabert} splice-report --predictions {input.predictions}"
+        " --train {input.train} --test {input.test} --output {params.prefix} > {log} 2>&1"
 
 
 rule finetune:

@@ -1,0 +1,73 @@
+# Scatter a genome into chunks, embed each chunk as its own job, gather one .npy + .tsv.
+
+
+checkpoint split_fasta:
+    input:
+        genome=genome,
+    output:
+        directory(f"{OUT}/chunks/{ID}"),
+    log:
+        f"{OUT}/logs/split_fasta.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        chunk_bases=config["embed"]["chunk_bases"],
+    shell:
+        "{params.dnabert} split-fasta --input {input.genome} --output {output}"
+        " --chunk-bases {params.chunk_bases} > {log} 2>&1"
+
+
+rule embed_chunk:
+    input:
+        fasta=f"{OUT}/chunks/{ID}/{{chunk}}.fa",
+        model=MODEL,
+        select=optional(config["embed"].get("select")),
+        select_annotation=optional(config["embed"].get("select_annotation")),
+    output:
+        npy=f"{OUT}/embed_chunks/{ID}/{{chunk}}.npy",
+        tsv=f"{OUT}/embed_chunks/{ID}/{{chunk}}.tsv",
+    log:
+        f"{OUT}/logs/embed.{ID}.{{chunk}}.log",
+    threads: config["embed"]["threads"]
+    resources:
+        mem_mb=config["embed"]["mem_mb"],
+        runtime=config["embed"]["runtime"],
+    params:
+        dnabert=config["dnabert"],
+        prefix=lambda wc, output: output.npy.removesuffix(".npy"),
+        select=embed_select,
+        args=" ".join(
+            [f"--pooling {config['embed']['pooling']}"]
+            + (
+                [f"--window-tokens {config['embed']['window_tokens']}"]
+                if config["embed"].get("window_tokens")
+                else []
+            )
+            + [config["embed"]["extra_args"]]
+        ),
+    shell:
+        "{params.dnabert} embed --model {input.model} --input {input.fasta}"
+        " --output {params.prefix} --threads {threads} {params.select} {params.args}"
+        " > {log} 2>&1"
+
+
+rule gather_embeddings:
+    input:
+        chunks=f"{OUT}/chunks/{ID}",
+        parts=embed_parts,
+    output:
+        npy=f"{OUT}/embeddings/{ID}.npy",
+        tsv=f"{OUT}/embeddings/{ID}.tsv",
+    log:
+        f"{OUT}/logs/gather_embeddings.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        prefix=lambda wc, output: output.npy.removesuffix(".npy"),
+    shell:
+        "{params.dnabert} gather-embeddings --manifest {input.chunks}/manifest.tsv"
+        " --output {params.prefix} {input.parts} > {log} 2>&1"
+
+
+rule embed:
+    input:
+        f"{OUT}/embeddings/{ID}.npy",
+        f"{OUT}/embeddings/{ID}.tsv",
