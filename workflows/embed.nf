@@ -8,6 +8,9 @@
  *   nextflow run workflows/embed.nf --genome genome.fa.gz --model zhihan1996/DNA_bert_6 --outdir results
  */
 nextflow.enable.dsl = 2
+// The modules emit their versions to the `versions` topic (nf-core's convention): a preview
+// in Nextflow 24.04-24.10, on by default from 25.04.
+nextflow.preview.topic = true
 
 include { DNABERT_SPLITFASTA       } from '../modules/dnabert/splitfasta/main'
 include { DNABERT_EMBED            } from '../modules/dnabert/embed/main'
@@ -36,8 +39,5 @@ workflow {
         .map { files -> [files] }
     DNABERT_GATHEREMBEDDINGS(DNABERT_SPLITFASTA.out.manifest.combine(parts))
 
-    collectVersions(
-        DNABERT_SPLITFASTA.out.versions
-            .mix(DNABERT_EMBED.out.versions, DNABERT_GATHEREMBEDDINGS.out.versions, MODEL.out.versions)
-    )
+    collectVersions()
 }

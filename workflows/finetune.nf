@@ -9,6 +9,9 @@
  *       --model models/dnabert6-chrx-4x256 --finetune_config my.yaml --outdir results
  */
 nextflow.enable.dsl = 2
+// The modules emit their versions to the `versions` topic (nf-core's convention): a preview
+// in Nextflow 24.04-24.10, on by default from 25.04.
+nextflow.preview.topic = true
 
 include { DNABERT_SPLICESITES  } from '../modules/dnabert/splicesites/main'
 include { DNABERT_FINETUNE     } from '../modules/dnabert/finetune/main'
@@ -36,8 +39,5 @@ workflow {
             .map { m, predictions, train, validation, test -> [m, predictions, train, test] }
     )
 
-    collectVersions(
-        DNABERT_SPLICESITES.out.versions
-            .mix(DNABERT_FINETUNE.out.versions, DNABERT_SPLICEREPORT.out.versions, MODEL.out.versions)
-    )
+    collectVersions()
 }

@@ -9,6 +9,9 @@
  * workflows/assets/pretrain-test.yaml); the genome and run folder come from here.
  */
 nextflow.enable.dsl = 2
+// The modules emit their versions to the `versions` topic (nf-core's convention): a preview
+// in Nextflow 24.04-24.10, on by default from 25.04.
+nextflow.preview.topic = true
 
 include { DNABERT_PRETRAIN } from '../modules/dnabert/pretrain/main'
 include { MODEL            } from './lib/model'
@@ -20,11 +23,9 @@ workflow {
     def meta   = [id: params.id ?: genome.simpleName]
     // --init_model: a folder or a Hub id to continue from; none: a fresh model.
     init_model = Channel.value([[id: 'none'], []])
-    versions = Channel.empty()
     if (params.init_model) {
         MODEL(Channel.value(params.init_model))
         init_model = MODEL.out.model
-        versions = MODEL.out.versions
     }
 
     DNABERT_PRETRAIN(
@@ -32,5 +33,5 @@ workflow {
         file(params.pretrain_config, checkIfExists: true),
         init_model
     )
-    collectVersions(DNABERT_PRETRAIN.out.versions.mix(versions))
+    collectVersions()
 }

@@ -19,6 +19,5 @@ workflow MODEL {
     DNABERT_DOWNLOAD(sources.hub)
 
     emit:
-    model    = sources.local.mix(DNABERT_DOWNLOAD.out.model).first() // [ meta, folder ]
-    versions = DNABERT_DOWNLOAD.out.versions
+    model = sources.local.mix(DNABERT_DOWNLOAD.out.model).first() // [ meta, folder ]
 }

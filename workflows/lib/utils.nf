@@ -11,13 +11,13 @@ def requireParams(List names) {
     }
 }
 
-// One versions.yml for the run, as nf-core pipelines publish it.
+// One software_versions.yml for the run, as nf-core pipelines publish it, from the `versions`
+// topic every module emits to: each process once (its chunks' tasks report the same tool and
+// version), so the file is a YAML map with unique keys.
 workflow collectVersions {
-    take:
-    versions
-
     main:
-    versions
+    channel.topic('versions')
         .unique()
+        .map { process, tool, version -> "${process}:\n    ${tool}: ${version}\n" }
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true)
 }

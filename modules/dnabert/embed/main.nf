@@ -13,14 +13,14 @@ process DNABERT_EMBED {
 
     output:
     tuple val(meta), path("${prefix}.npy"), path("${prefix}.tsv"), emit: embeddings
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
 
     script:
     def args = task.ext.args ?: ''
-    def device = task.ext.use_gpu ? '--device cuda' : ''
+    def device = task.accelerator ? '--device cuda' : ''
     def select = selector ? "--select $selector" : ''
     def select_ann = select_annotation ? "--annotation $select_annotation" : ''
     prefix = task.ext.prefix ?: "${meta.id}"
@@ -34,11 +34,6 @@ process DNABERT_EMBED {
         $select \\
         $select_ann \\
         $args
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
@@ -46,10 +41,5 @@ process DNABERT_EMBED {
     """
     touch ${prefix}.npy
     printf 'seq_id\\tstart\\tend\\trow\\n' > ${prefix}.tsv
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

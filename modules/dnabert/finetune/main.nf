@@ -14,14 +14,14 @@ process DNABERT_FINETUNE {
     tuple val(meta), path("${prefix}/model"), emit: model
     tuple val(meta), path("${prefix}/test_predictions.tsv"), emit: predictions
     tuple val(meta), path("${prefix}/metrics.json"), emit: metrics
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
 
     script:
     def args = task.ext.args ?: ''
-    def device = task.ext.use_gpu ? '--device cuda' : ''
+    def device = task.accelerator ? '--device cuda' : ''
     prefix = task.ext.prefix ?: "${meta.id}_finetune"
     """
     dnabert finetune \\
@@ -34,11 +34,6 @@ process DNABERT_FINETUNE {
         --output $prefix \\
         --threads $task.cpus \\
         $args
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
@@ -48,10 +43,5 @@ process DNABERT_FINETUNE {
     touch $prefix/model/config.json $prefix/model/vocab.txt $prefix/model/model.safetensors
     printf 'id\\tlabel\\tpredicted\\n' > $prefix/test_predictions.tsv
     echo '{}' > $prefix/metrics.json
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

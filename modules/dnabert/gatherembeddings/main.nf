@@ -9,7 +9,7 @@ process DNABERT_GATHEREMBEDDINGS {
 
     output:
     tuple val(meta), path("${prefix}.npy"), path("${prefix}.tsv"), emit: embeddings
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -23,11 +23,6 @@ process DNABERT_GATHEREMBEDDINGS {
         --output $prefix \\
         $args \\
         $parts
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
@@ -35,10 +30,5 @@ process DNABERT_GATHEREMBEDDINGS {
     """
     touch ${prefix}.npy
     printf 'seq_id\\tstart\\tend\\trow\\n' > ${prefix}.tsv
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

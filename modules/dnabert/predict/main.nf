@@ -11,14 +11,14 @@ process DNABERT_PREDICT {
 
     output:
     tuple val(meta), path("${prefix}.predictions.tsv"), emit: predictions
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
 
     script:
     def args = task.ext.args ?: ''
-    def device = task.ext.use_gpu ? '--device cuda' : ''
+    def device = task.accelerator ? '--device cuda' : ''
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     dnabert predict \\
@@ -27,21 +27,11 @@ process DNABERT_PREDICT {
         --input $input \\
         --output ${prefix}.predictions.tsv \\
         $args
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     printf 'id\\tstart\\tend\\tpredicted\\n' > ${prefix}.predictions.tsv
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

@@ -1,7 +1,6 @@
 process DNABERT_PRETRAIN {
     tag "$meta.id"
     label 'process_high'
-    label 'process_long'
     label 'process_gpu'
 
     container "${ workflow.containerEngine in ['singularity', 'apptainer'] ? 'dnabert-0.1.0.sif' : 'dnabert:0.1.0' }"
@@ -14,14 +13,14 @@ process DNABERT_PRETRAIN {
     output:
     tuple val(meta), path("${prefix}/model"), emit: model
     tuple val(meta), path("${prefix}/metrics.jsonl"), emit: metrics
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
 
     script:
     def args = task.ext.args ?: ''
-    def device = task.ext.use_gpu ? '--device cuda' : ''
+    def device = task.accelerator ? '--device cuda' : ''
     prefix = task.ext.prefix ?: "${meta.id}_pretrain"
     def init = init_model ? "--init-from $init_model" : ''
     def genomes = fasta instanceof List ? fasta.join(',') : fasta
@@ -34,11 +33,6 @@ process DNABERT_PRETRAIN {
         --threads $task.cpus \\
         $init \\
         $args
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
@@ -46,10 +40,5 @@ process DNABERT_PRETRAIN {
     """
     mkdir -p $prefix/model
     touch $prefix/model/config.json $prefix/model/vocab.txt $prefix/model/model.safetensors $prefix/metrics.jsonl
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

@@ -9,7 +9,7 @@ process DNABERT_SPLICEREPORT {
 
     output:
     tuple val(meta), path("${prefix}.json"), path("${prefix}.md"), emit: report
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -24,11 +24,6 @@ process DNABERT_SPLICEREPORT {
         --test $test \\
         --output $prefix \\
         $args
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
@@ -36,10 +31,5 @@ process DNABERT_SPLICEREPORT {
     """
     echo '{}' > ${prefix}.json
     touch ${prefix}.md
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

@@ -10,7 +10,7 @@ process DNABERT_SPLICESITES {
     output:
     tuple val(meta), path("${prefix}/train.tsv"), path("${prefix}/validation.tsv"), path("${prefix}/test.tsv"), emit: tables
     tuple val(meta), path("${prefix}/summary.json"), path("${prefix}/summary.md"), emit: summary
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -24,11 +24,6 @@ process DNABERT_SPLICESITES {
         --annotation $annotation \\
         --output $prefix \\
         $args
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
@@ -38,10 +33,5 @@ process DNABERT_SPLICESITES {
     for split in train validation test; do printf 'sequence\\tlabel\\n' > $prefix/\$split.tsv; done
     echo '{}' > $prefix/summary.json
     touch $prefix/summary.md
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

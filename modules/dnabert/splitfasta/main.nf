@@ -10,7 +10,7 @@ process DNABERT_SPLITFASTA {
     output:
     tuple val(meta), path("${prefix}/chunk_*.fa"), emit: chunks
     tuple val(meta), path("${prefix}/manifest.tsv"), emit: manifest
-    path "versions.yml", emit: versions
+    tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -23,11 +23,6 @@ process DNABERT_SPLITFASTA {
         --input $fasta \\
         --output $prefix \\
         $args
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 
     stub:
@@ -36,10 +31,5 @@ process DNABERT_SPLITFASTA {
     mkdir -p $prefix
     touch $prefix/chunk_00001.fa
     printf 'chunk\\tpiece_id\\tseq_id\\toffset\\tlength\\n' > $prefix/manifest.tsv
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        dnabert: \$(dnabert --version | sed 's/^dnabert //')
-    END_VERSIONS
     """
 }

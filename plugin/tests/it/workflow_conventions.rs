@@ -1,6 +1,7 @@
 //! A lint of the pipeline files, no engine needed: nf-core's module conventions (each module's
-//! meta.yml documents exactly its inputs and outputs; tag, labels, container, task.ext.args,
-//! versions.yml, a stub), the workflows' includes, the Snakemake includes, and the container
+//! meta.yml documents exactly its inputs and outputs; tag, one standard resource label,
+//! container, task.ext.args, versions to the `versions` topic through `eval`, the GPU through
+//! task.accelerator, a stub), the workflows' includes, and the container
 //! recipes (sources that exist; hadolint where installed, which CI requires).
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ fn names(decl: &str) -> Vec<String> {
         rest = &rest[i..];
         let (kind, after) = rest.split_at(rest.find(['(', ' ']).unwrap_or(rest.len()));
         assert!(
-            matches!(kind, "val" | "path" | "env"),
+            matches!(kind, "val" | "path" | "env" | "eval"),
             "cannot read '{decl}'"
         );
         let after = after.trim_start();
@@ -42,13 +43,12 @@ fn names(decl: &str) -> Vec<String> {
             let end = after.find(',').unwrap_or(after.len());
             (&after[..end], &after[end..])
         };
-        let name = inner
-            .split(',')
-            .next()
-            .unwrap()
-            .trim()
-            .trim_matches('"')
-            .trim_matches('\'');
+        let name = inner.split(',').next().unwrap().trim();
+        // The outer quotes only: an eval command keeps the quotes inside it.
+        let name = ['"', '\'']
+            .iter()
+            .find_map(|q| name.strip_prefix(*q)?.strip_suffix(*q))
+            .unwrap_or(name);
         out.push(name.to_owned());
         rest = next.trim_start_matches([',', ' ']);
     }
@@ -56,7 +56,10 @@ fn names(decl: &str) -> Vec<String> {
 }
 
 fn emit(decl: &str) -> Option<String> {
-    decl.split("emit:").nth(1).map(|e| e.trim().to_owned())
+    // `emit: NAME` or `emit: NAME, topic: TOPIC`.
+    decl.split("emit:")
+        .nth(1)
+        .map(|e| e.split(',').next().unwrap_or(e).trim().to_owned())
 }
 
 /// The names of a meta.yml channel: a list of single-key maps.
@@ -95,8 +98,8 @@ fn module_problems(dir: &Path) -> Vec<String> {
         ("task.ext.args", "task.ext.args"),
         ("task.ext.when", "when: task.ext.when"),
         (
-            "path \"versions.yml\", emit: versions",
-            "a versions.yml output",
+            "eval(\"dnabert --version | sed 's/^dnabert //'\"), emit: versions_dnabert, topic: versions",
+            "versions emitted to the `versions` topic through eval",
         ),
         ("stub:", "a stub: block"),
     ] {
@@ -104,10 +107,33 @@ fn module_problems(dir: &Path) -> Vec<String> {
             bad.push(format!("{name}: main.nf has no {what}"));
         }
     }
-    let writes_versions = src.matches("cat <<-END_VERSIONS > versions.yml").count();
-    if writes_versions != 2 {
+    if src.contains("versions.yml") {
         bad.push(format!(
-            "{name}: script and stub must both write versions.yml ({writes_versions} do)"
+            "{name}: writes a versions.yml (nf-core's legacy form; the topic replaces it)"
+        ));
+    }
+    // nf-core lint's check_process_labels: exactly one of its standard labels.
+    const STANDARD: [&str; 7] = [
+        "process_single",
+        "process_low",
+        "process_medium",
+        "process_high",
+        "process_long",
+        "process_low_memory",
+        "process_high_memory",
+    ];
+    let standard = STANDARD
+        .iter()
+        .filter(|l| src.contains(&format!("label '{l}'")))
+        .count();
+    if standard != 1 {
+        bad.push(format!(
+            "{name}: {standard} standard resource labels, not one"
+        ));
+    }
+    if src.contains("label 'process_gpu'") != src.contains("task.accelerator ?") {
+        bad.push(format!(
+            "{name}: a process_gpu module chooses the GPU by task.accelerator (and only it)"
         ));
     }
     if meta["name"].as_str() != Some(&format!("dnabert_{name}")) {
@@ -158,6 +184,19 @@ fn module_problems(dir: &Path) -> Vec<String> {
     if outputs != meta_outputs {
         bad.push(format!(
             "{name}: outputs {outputs:?} but meta.yml documents {meta_outputs:?}"
+        ));
+    }
+    let topic = meta["topics"]["versions"]
+        .as_sequence()
+        .and_then(|t| t.first())
+        .map(yaml_names);
+    let versions = outputs
+        .iter()
+        .find(|(e, _)| e == "versions_dnabert")
+        .map(|(_, n)| n.clone());
+    if topic.is_none() || topic != versions {
+        bad.push(format!(
+            "{name}: meta.yml topics.versions {topic:?} is not the versions output {versions:?}"
         ));
     }
     bad

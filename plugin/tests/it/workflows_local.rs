@@ -198,15 +198,11 @@ fn snakemake_lint_snakefmt_and_per_target_inputs() {
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    run(&mut snakemake(
-        &smk,
-        &out,
-        &["annotation=null", "-n", "embed"],
-    ));
+    run(&mut snakemake(&smk, &out, &["annotation=", "-n", "embed"]));
     let text = run_failing(&mut snakemake(
         &smk,
         &out,
-        &["annotation=null", "-n", "finetune"],
+        &["annotation=", "-n", "finetune"],
     ));
     assert!(
         text.contains(
@@ -257,7 +253,30 @@ fn a_hub_id_as_the_model_runs_through_nextflow_and_snakemake() {
     let versions =
         std::fs::read_to_string(dir.path().join("out/pipeline_info/software_versions.yml"))
             .unwrap();
-    assert!(versions.contains("DNABERT_DOWNLOAD"), "{versions}");
+    // From the `versions` topic: a YAML map, each process once (the chunks' DNABERT_EMBED tasks
+    // report one version), each naming dnabert's.
+    let parsed: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+        serde_yaml::from_str(&versions).unwrap_or_else(|e| panic!("{e}:\n{versions}"));
+    let want = env!("CARGO_PKG_VERSION");
+    for process in [
+        "DNABERT_DOWNLOAD",
+        "DNABERT_SPLITFASTA",
+        "DNABERT_EMBED",
+        "DNABERT_GATHEREMBEDDINGS",
+    ] {
+        // Keys are task.process: qualified by the subworkflow (MODEL:DNABERT_DOWNLOAD).
+        let entries: Vec<_> = parsed
+            .iter()
+            .filter(|(k, _)| k.rsplit(':').next() == Some(process))
+            .collect();
+        assert_eq!(entries.len(), 1, "{process} once:\n{versions}");
+        assert_eq!(entries[0].1["dnabert"], want, "{versions}");
+    }
+    assert_eq!(
+        versions.matches("DNABERT_EMBED:\n").count(),
+        1,
+        "{versions}"
+    );
 
     let out = dir.path().join("snakemake");
     let mut cmd = snakemake(
