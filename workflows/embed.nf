@@ -12,9 +12,9 @@ nextflow.enable.dsl = 2
 // in Nextflow 24.04-24.10, on by default from 25.04.
 nextflow.preview.topic = true
 
-include { DNABERT_SPLITFASTA       } from '../modules/dnabert/splitfasta/main'
-include { DNABERT_EMBED            } from '../modules/dnabert/embed/main'
-include { DNABERT_GATHEREMBEDDINGS } from '../modules/dnabert/gatherembeddings/main'
+include { DNABERT_SPLITFASTA       } from '../modules/dnabert/dnabert/splitfasta/main'
+include { DNABERT_EMBED            } from '../modules/dnabert/dnabert/embed/main'
+include { DNABERT_GATHEREMBEDDINGS } from '../modules/dnabert/dnabert/gatherembeddings/main'
 include { MODEL                    } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 

@@ -13,9 +13,9 @@ nextflow.enable.dsl = 2
 // in Nextflow 24.04-24.10, on by default from 25.04.
 nextflow.preview.topic = true
 
-include { DNABERT_SPLICESITES  } from '../modules/dnabert/splicesites/main'
-include { DNABERT_FINETUNE     } from '../modules/dnabert/finetune/main'
-include { DNABERT_SPLICEREPORT } from '../modules/dnabert/splicereport/main'
+include { DNABERT_SPLICESITES  } from '../modules/dnabert/dnabert/splicesites/main'
+include { DNABERT_FINETUNE     } from '../modules/dnabert/dnabert/finetune/main'
+include { DNABERT_SPLICEREPORT } from '../modules/dnabert/dnabert/splicereport/main'
 include { MODEL                } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 

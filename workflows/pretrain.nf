@@ -13,7 +13,7 @@ nextflow.enable.dsl = 2
 // in Nextflow 24.04-24.10, on by default from 25.04.
 nextflow.preview.topic = true
 
-include { DNABERT_PRETRAIN } from '../modules/dnabert/pretrain/main'
+include { DNABERT_PRETRAIN } from '../modules/dnabert/dnabert/pretrain/main'
 include { MODEL            } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 

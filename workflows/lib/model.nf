@@ -3,7 +3,7 @@
  * ORG/NAME@REVISION, as transformers names models) fetched by DNABERT_DOWNLOAD into a plain
  * folder that every later task stages. A folder of that name wins, as in transformers.
  */
-include { DNABERT_DOWNLOAD } from '../../modules/dnabert/download/main'
+include { DNABERT_DOWNLOAD } from '../../modules/dnabert/dnabert/download/main'
 
 workflow MODEL {
     take:

@@ -203,7 +203,7 @@ fn module_problems(dir: &Path) -> Vec<String> {
 }
 
 fn modules() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("modules/dnabert"))
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("modules/dnabert/dnabert"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("main.nf").exists())
@@ -239,7 +239,7 @@ fn every_subcommand_has_a_module_and_every_module_follows_nf_core_conventions() 
         let module = sub.replace('-', "");
         assert!(
             found.contains(&module.as_str()),
-            "subcommand {sub} has no module modules/dnabert/{module}: {found:?}"
+            "subcommand {sub} has no module modules/dnabert/dnabert/{module}: {found:?}"
         );
     }
     let problems: Vec<String> = mods.iter().flat_map(|m| module_problems(m)).collect();
@@ -251,7 +251,7 @@ fn the_lint_catches_a_meta_yml_that_does_not_match_its_module() {
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("embed");
     std::fs::create_dir(&module).unwrap();
-    let src = repo().join("modules/dnabert/embed");
+    let src = repo().join("modules/dnabert/dnabert/embed");
     std::fs::copy(src.join("main.nf"), module.join("main.nf")).unwrap();
     let meta = std::fs::read_to_string(src.join("meta.yml")).unwrap();
     std::fs::write(
