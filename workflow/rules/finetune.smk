@@ -33,7 +33,11 @@ rule finetune_model:
     output:
         model=directory(f"{OUT}/finetune/{ID}/model"),
         predictions=f"{OUT}/finetune/{ID}/test_predictions.tsv",
-        metrics=f"{OUT}/finetune/{ID}/metrics.json",
+        metrics=report(
+            f"{OUT}/finetune/{ID}/metrics.json",
+            caption="../report/finetune.rst",
+            category="Splice sites",
+        ),
     log:
         f"{OUT}/logs/finetune.{ID}.log",
     threads: config["finetune"]["threads"]
@@ -56,7 +60,11 @@ rule splice_report:
         test=rules.splice_sites.output.test,
     output:
         json=f"{OUT}/finetune/{ID}_splice_report.json",
-        md=f"{OUT}/finetune/{ID}_splice_report.md",
+        md=report(
+            f"{OUT}/finetune/{ID}_splice_report.md",
+            caption="../report/splice.rst",
+            category="Splice sites",
+        ),
     log:
         f"{OUT}/logs/splice_report.{ID}.log",
     params:

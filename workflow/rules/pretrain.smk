@@ -9,7 +9,11 @@ rule pretrain_model:
         config=run_config("pretrain", "pretrain.yaml"),
     output:
         model=directory(f"{OUT}/pretrain/{ID}/model"),
-        metrics=f"{OUT}/pretrain/{ID}/metrics.jsonl",
+        metrics=report(
+            f"{OUT}/pretrain/{ID}/metrics.jsonl",
+            caption="../report/pretrain.rst",
+            category="Pretraining",
+        ),
     log:
         f"{OUT}/logs/pretrain.{ID}.log",
     threads: config["pretrain"]["threads"]

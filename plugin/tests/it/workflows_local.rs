@@ -175,6 +175,23 @@ fn snakemake_every_target_matches_the_by_hand_run() {
     let text = String::from_utf8_lossy(&again.stdout).to_string()
         + &String::from_utf8_lossy(&again.stderr);
     assert!(text.contains("Nothing to be done"), "{text}");
+    // The run's report (snakemake --report): self-contained HTML with the workflow's
+    // description and the outputs marked report(), under their categories.
+    let html = dir.path().join("report.html");
+    run(&mut snakemake(
+        &smk,
+        &out,
+        &["--report", html.to_str().unwrap()],
+    ));
+    let page = std::fs::read_to_string(&html).unwrap();
+    for needle in [
+        "Splice sites",
+        "Pretraining",
+        "Embeddings",
+        "donor and acceptor",
+    ] {
+        assert!(page.contains(needle), "report.html has no '{needle}'");
+    }
 }
 
 /// The Snakemake workflow as its ecosystem checks it: `--lint` clean (the catalog's check,
