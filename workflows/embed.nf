@@ -15,6 +15,7 @@ nextflow.preview.topic = true
 include { DNABERT_SPLITFASTA       } from '../modules/dnabert/dnabert/splitfasta/main'
 include { DNABERT_EMBED            } from '../modules/dnabert/dnabert/embed/main'
 include { DNABERT_GATHEREMBEDDINGS } from '../modules/dnabert/dnabert/gatherembeddings/main'
+include { DNABERT_REPORT           } from '../modules/dnabert/dnabert/report/main'
 include { MODEL                    } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 
@@ -38,6 +39,8 @@ workflow {
         .collect(sort: { a, b -> a.name <=> b.name })
         .map { files -> [files] }
     DNABERT_GATHEREMBEDDINGS(DNABERT_SPLITFASTA.out.manifest.combine(parts))
+    // Rows, norms and a 2-D projection coloured by record, as HTML and for MultiQC.
+    DNABERT_REPORT(DNABERT_GATHEREMBEDDINGS.out.embeddings.map { m, npy, tsv -> [m + [stage: 'embed'], [], [], [npy, tsv]] })
 
     collectVersions()
 }

@@ -16,6 +16,7 @@ nextflow.preview.topic = true
 include { DNABERT_SPLICESITES  } from '../modules/dnabert/dnabert/splicesites/main'
 include { DNABERT_FINETUNE     } from '../modules/dnabert/dnabert/finetune/main'
 include { DNABERT_SPLICEREPORT } from '../modules/dnabert/dnabert/splicereport/main'
+include { DNABERT_REPORT       } from '../modules/dnabert/dnabert/report/main'
 include { MODEL                } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 
@@ -37,6 +38,14 @@ workflow {
         DNABERT_FINETUNE.out.predictions
             .join(DNABERT_SPLICESITES.out.tables)
             .map { m, predictions, train, validation, test -> [m, predictions, train, test] }
+    )
+    // Curves, the test confusion matrix and the splice tables as HTML and for MultiQC.
+    DNABERT_REPORT(
+        DNABERT_FINETUNE.out.metrics
+            .join(DNABERT_FINETUNE.out.curves)
+            .join(DNABERT_FINETUNE.out.model)
+            .join(DNABERT_SPLICEREPORT.out.report)
+            .map { m, metrics, curves, model, json, md -> [m + [stage: 'finetune'], [], [metrics, curves, model], [json]] }
     )
 
     collectVersions()

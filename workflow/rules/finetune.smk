@@ -75,6 +75,29 @@ rule splice_report:
         " --train {input.train} --test {input.test} --output {params.prefix} > {log} 2>&1"
 
 
+rule finetune_report:
+    input:
+        metrics=rules.finetune_model.output.metrics,
+        splice=rules.splice_report.output.json,
+    output:
+        html=report(
+            f"{OUT}/report/{ID}_finetune/report.html",
+            caption="../report/dnabert_report.rst",
+            category="Splice sites",
+        ),
+    log:
+        f"{OUT}/logs/finetune_report.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        run=lambda wc, input: os.path.dirname(input.metrics),
+        dir=lambda wc, output: os.path.dirname(output.html),
+        title=f"DNABERT finetune: {ID}",
+    shell:
+        "{params.dnabert} report {params.run} {input.splice} --output {params.dir}"
+        " --title '{params.title}' > {log} 2>&1"
+
+
 rule finetune:
     input:
         rules.splice_report.output,
+        rules.finetune_report.output,

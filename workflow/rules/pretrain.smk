@@ -34,6 +34,28 @@ rule pretrain_model:
         " --output {params.run} --threads {threads} {params.init} {params.resume} > {log} 2>&1"
 
 
+rule pretrain_report:
+    input:
+        metrics=rules.pretrain_model.output.metrics,
+    output:
+        html=report(
+            f"{OUT}/report/{ID}_pretrain/report.html",
+            caption="../report/dnabert_report.rst",
+            category="Pretraining",
+        ),
+    log:
+        f"{OUT}/logs/pretrain_report.{ID}.log",
+    params:
+        dnabert=config["dnabert"],
+        run=lambda wc, input: os.path.dirname(input.metrics),
+        dir=lambda wc, output: os.path.dirname(output.html),
+        title=f"DNABERT pretrain: {ID}",
+    shell:
+        "{params.dnabert} report {params.run} --output {params.dir}"
+        " --title '{params.title}' > {log} 2>&1"
+
+
 rule pretrain:
     input:
         f"{OUT}/pretrain/{ID}/model",
+        rules.pretrain_report.output,

@@ -13,11 +13,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::sites::Class;
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct SiteTable {
     pub tp: u64,
     pub fp: u64,
@@ -28,7 +28,7 @@ pub struct SiteTable {
     pub f1: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SpliceReport {
     pub donor: SiteTable,
     pub acceptor: SiteTable,
@@ -124,7 +124,7 @@ fn by_metric<T>(values: impl IntoIterator<Item = T>) -> ByMetric<T> {
 
 /// Something the model is compared with on the same rows — a rule, a PWM, or another model's
 /// fine-tuning runs — and the model's lift over it (model − it).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Baseline {
     /// Its runs' tables (one for a rule).
     pub runs: Vec<SpliceReport>,
@@ -134,7 +134,7 @@ pub struct Baseline {
     pub lift: ByMetric<Lift>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Lift {
     pub mean: f64,
     pub ci95: [f64; 2],
@@ -144,7 +144,7 @@ pub struct Lift {
 }
 
 /// One or more fine-tuning runs (seeds) on one test set, with baselines.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evaluation {
     pub title: String,
     pub examples: usize,
@@ -268,33 +268,20 @@ pub fn evaluate(
     }
 }
 
-/// The evaluation as Markdown: one row per metric; the model's mean (± sd over runs) and 95%
-/// interval, each baseline and the model's lift over it; the model card's figures only with
-/// `reference`, labelled as what they are.
-pub fn markdown(e: &Evaluation, reference: bool) -> String {
-    let names: Vec<&String> = e.baselines.keys().collect();
-    let label = |n: &str| match n {
+fn label(n: &str) -> String {
+    match n {
         "gt_ag" => "GT/AG rule".to_string(),
         "pwm" => "PWM".to_string(),
         other => other.to_string(),
-    };
+    }
+}
+
+/// The evaluation's table: a header and one row per metric; the model's mean (± sd over runs)
+/// and 95% interval, each baseline and the model's lift over it; the model card's figures only
+/// with `reference`, labelled as what they are. Markdown here, HTML in `dnabert report`.
+pub fn metric_table(e: &Evaluation, reference: bool) -> (Vec<String>, Vec<Vec<String>>) {
+    let names: Vec<&String> = e.baselines.keys().collect();
     let runs = e.runs.len();
-    let mut s = format!(
-        "## {}\n\n{} test examples. Model: {}; 95% intervals bootstrap the test rows ({} resamples){}.\n\n",
-        e.title,
-        e.examples,
-        if runs == 1 {
-            "one fine-tuning run".to_string()
-        } else {
-            format!("mean ± sd of {runs} fine-tuning runs (seeds)")
-        },
-        e.bootstrap_samples,
-        if names.is_empty() {
-            String::new()
-        } else {
-            "; lifts are the model minus the baseline, with paired intervals".to_string()
-        }
-    );
     let mut header = vec!["Metric".to_string(), "Model".into(), "95% CI".into()];
     for n in &names {
         header.push(label(n));
@@ -305,44 +292,51 @@ pub fn markdown(e: &Evaluation, reference: bool) -> String {
     if reference {
         header.push("Reference: BioNeMo DNABERT card (other data)".into());
     }
-    s += &format!(
-        "| {} |\n|{}\n",
-        header.join(" | "),
-        "---|".repeat(header.len())
-    );
+    let get = |m: &ByMetric<f64>, metric: &str| m.get(metric).copied().unwrap_or(f64::NAN);
+    let mut rows = Vec::new();
     for (k, metric) in METRICS.iter().enumerate() {
-        let m = e.mean[*metric];
+        let m = get(&e.mean, metric);
+        let ci = e.ci95.get(*metric).copied().unwrap_or([f64::NAN; 2]);
         let mut row = vec![
             metric.to_string(),
             if runs > 1 {
-                format!("{m:.4} ± {:.4}", e.sd[*metric])
+                format!("{m:.4} ± {:.4}", get(&e.sd, metric))
             } else {
                 format!("{m:.4}")
             },
-            format!("{:.4}–{:.4}", e.ci95[*metric][0], e.ci95[*metric][1]),
+            format!("{:.4}–{:.4}", ci[0], ci[1]),
         ];
         for n in &names {
             let b = &e.baselines[*n];
             row.push(if b.runs.len() > 1 {
-                format!("{:.4} ± {:.4}", b.mean[*metric], b.sd[*metric])
+                format!("{:.4} ± {:.4}", get(&b.mean, metric), get(&b.sd, metric))
             } else {
-                format!("{:.4}", b.mean[*metric])
+                format!("{:.4}", get(&b.mean, metric))
             });
         }
         for n in &names {
-            let l = e.baselines[*n].lift[*metric];
-            let in_sd = l.in_sd.map_or(String::new(), |z| format!(", {z:+.1} sd"));
-            row.push(format!(
-                "{:+.4} ({:+.4}…{:+.4}{in_sd})",
-                l.mean, l.ci95[0], l.ci95[1]
-            ));
+            row.push(match e.baselines[*n].lift.get(*metric) {
+                Some(l) => {
+                    let in_sd = l.in_sd.map_or(String::new(), |z| format!(", {z:+.1} sd"));
+                    format!(
+                        "{:+.4} ({:+.4}…{:+.4}{in_sd})",
+                        l.mean, l.ci95[0], l.ci95[1]
+                    )
+                }
+                None => "–".into(),
+            });
         }
         if reference {
             row.push(format!("{:.4}", REFERENCE[k]));
         }
-        s += &format!("| {} |\n", row.join(" | "));
+        rows.push(row);
     }
-    s += "\nConfusion (TP/FP/TN/FN):\n";
+    (header, rows)
+}
+
+/// One line per run (the model's, then each baseline's): its TP/FP/TN/FN for donors and
+/// acceptors.
+pub fn confusion_lines(e: &Evaluation) -> Vec<String> {
     let confusion = |r: &SpliceReport| {
         format!(
             "donor {}/{}/{}/{}, acceptor {}/{}/{}/{}",
@@ -356,18 +350,60 @@ pub fn markdown(e: &Evaluation, reference: bool) -> String {
             r.acceptor.r#fn
         )
     };
-    for (i, r) in e.runs.iter().enumerate() {
-        s += &format!("- run {}: {}\n", i + 1, confusion(r));
-    }
-    for n in &names {
-        for (i, r) in e.baselines[*n].runs.iter().enumerate() {
-            let run = if e.baselines[*n].runs.len() > 1 {
+    let mut lines: Vec<String> = e
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("run {}: {}", i + 1, confusion(r)))
+        .collect();
+    for (n, b) in &e.baselines {
+        for (i, r) in b.runs.iter().enumerate() {
+            let run = if b.runs.len() > 1 {
                 format!(" run {}", i + 1)
             } else {
                 String::new()
             };
-            s += &format!("- {}{run}: {}\n", label(n), confusion(r));
+            lines.push(format!("{}{run}: {}", label(n), confusion(r)));
         }
+    }
+    lines
+}
+
+/// The caption above the table: test examples, runs, the intervals' bootstrap.
+pub fn caption(e: &Evaluation) -> String {
+    let runs = e.runs.len();
+    format!(
+        "{} test examples. Model: {}; 95% intervals bootstrap the test rows ({} resamples){}.",
+        e.examples,
+        if runs == 1 {
+            "one fine-tuning run".to_string()
+        } else {
+            format!("mean ± sd of {runs} fine-tuning runs (seeds)")
+        },
+        e.bootstrap_samples,
+        if e.baselines.is_empty() {
+            ""
+        } else {
+            "; lifts are the model minus the baseline, with paired intervals"
+        }
+    )
+}
+
+/// The evaluation as Markdown: the caption, [`metric_table`] and the runs' confusion counts.
+pub fn markdown(e: &Evaluation, reference: bool) -> String {
+    let (header, rows) = metric_table(e, reference);
+    let mut s = format!("## {}\n\n{}\n\n", e.title, caption(e));
+    s += &format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for row in rows {
+        s += &format!("| {} |\n", row.join(" | "));
+    }
+    s += "\nConfusion (TP/FP/TN/FN):\n";
+    for line in confusion_lines(e) {
+        s += &format!("- {line}\n");
     }
     s
 }

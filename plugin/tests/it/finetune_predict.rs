@@ -12,7 +12,7 @@ use dnabert::train::store;
 
 /// A random tiny MLM (1 layer, hidden 16) as the base, and a fine-tuning config over the
 /// promoter sample that writes into `dir/ft`.
-fn tiny_finetune_config(dir: &Path, epochs: usize) -> FinetuneConfig {
+pub(crate) fn tiny_finetune_config(dir: &Path, epochs: usize) -> FinetuneConfig {
     let shape = ModelShape {
         k: 6,
         layers: 1,

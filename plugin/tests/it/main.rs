@@ -18,6 +18,7 @@ mod gpu_parity;
 mod models;
 mod plugins;
 mod pretrain_resume;
+mod report;
 mod shipped_model;
 mod splice_sites;
 mod train_parity;

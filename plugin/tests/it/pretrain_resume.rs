@@ -8,7 +8,7 @@ use dnabert::train::backend::Backend;
 use dnabert::train::cpu::Cpu;
 use dnabert::train::pretrain::{run, run_on, PretrainConfig, RunLimit};
 
-fn config(out: &Path, steps: u64) -> PretrainConfig {
+pub(crate) fn config(out: &Path, steps: u64) -> PretrainConfig {
     let yaml = format!(
         r#"
 model: {{k: 3, layers: 1, hidden: 16, heads: 2, intermediate: 32, max_positions: 64}}

@@ -79,6 +79,9 @@ fn nextflow_stub_runs_every_workflow() {
         "pretrain/genome/model/config.json",
         "finetune/genome_splice_report.md",
         "pipeline_info/software_versions.yml",
+        "report/genome_embed/report.html",
+        "report/genome_pretrain/report.html",
+        "report/genome_finetune/report.html",
     ] {
         assert!(
             dir.path().join("out").join(f).exists(),
@@ -149,6 +152,7 @@ fn nextflow_embed_continues_with_resume_after_an_interrupted_run() {
         "{log}"
     );
     assert_same_as_by_hand("nextflow -resume", &dir.path().join("out"), EMBED_FILES);
+    assert_reports("nextflow", &dir.path().join("out"), &["embed"]);
 }
 
 #[test]
@@ -159,6 +163,11 @@ fn nextflow_finetune_and_pretrain_match_the_by_hand_run() {
         run(&mut nextflow(dir.path(), &nf, wf, "test", &[]));
     }
     assert_same_as_by_hand("nextflow", &dir.path().join("out"), &SAME_FILES[2..]);
+    assert_reports(
+        "nextflow",
+        &dir.path().join("out"),
+        &["finetune", "pretrain"],
+    );
 }
 
 #[test]
@@ -170,6 +179,7 @@ fn snakemake_every_target_matches_the_by_hand_run() {
     let out = dir.path().join("out");
     run(&mut snakemake(&smk, &out, &["--cores", "2"]));
     assert_same_as_by_hand("snakemake", &out, SAME_FILES);
+    assert_reports("snakemake", &out, &["embed", "pretrain", "finetune"]);
     // A second run finds everything up to date and runs nothing.
     let again = run(&mut snakemake(&smk, &out, &["--cores", "2"]));
     let text = String::from_utf8_lossy(&again.stdout).to_string()

@@ -14,6 +14,7 @@ process DNABERT_FINETUNE {
     tuple val(meta), path("${prefix}/model"), emit: model
     tuple val(meta), path("${prefix}/test_predictions.tsv"), emit: predictions
     tuple val(meta), path("${prefix}/metrics.json"), emit: metrics
+    tuple val(meta), path("${prefix}/metrics.jsonl"), emit: curves
     tuple val("${task.process}"), val('dnabert'), eval("dnabert --version | sed 's/^dnabert //'"), emit: versions_dnabert, topic: versions
 
     when:
@@ -43,5 +44,6 @@ process DNABERT_FINETUNE {
     touch $prefix/model/config.json $prefix/model/vocab.txt $prefix/model/model.safetensors
     printf 'id\\tlabel\\tpredicted\\n' > $prefix/test_predictions.tsv
     echo '{}' > $prefix/metrics.json
+    touch $prefix/metrics.jsonl
     """
 }

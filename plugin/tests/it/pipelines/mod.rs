@@ -233,6 +233,45 @@ pub fn assert_same_as_by_hand(engine: &str, got: &Path, files: &[&str]) {
     }
 }
 
+/// Each stage's `dnabert report` page under `out/report/genome_STAGE/`: its title, its
+/// sections, and MultiQC files beside it; the embed page counts the gathered rows.
+pub fn assert_reports(engine: &str, out: &Path, stages: &[&str]) {
+    for stage in stages {
+        let dir = out.join(format!("report/genome_{stage}"));
+        let html = std::fs::read_to_string(dir.join("report.html"))
+            .unwrap_or_else(|e| panic!("{engine}: no {stage} report in {}: {e}", dir.display()));
+        assert!(
+            html.contains(&format!("<h1>DNABERT {stage}: genome</h1>")),
+            "{engine}: {stage} report's title"
+        );
+        let sections: &[&str] = match *stage {
+            "finetune" => &["<section id=\"finetune-", "<section id=\"splice-"],
+            "pretrain" => &["<section id=\"pretrain-"],
+            _ => &["<section id=\"embed-"],
+        };
+        for s in sections {
+            assert!(html.contains(s), "{engine}: {stage} report has no {s}");
+        }
+        let mqc = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("_mqc.json"))
+            .count();
+        assert!(mqc > 0, "{engine}: {stage} report has no MultiQC files");
+        if *stage == "embed" {
+            let rows = std::fs::read_to_string(out.join("embeddings/genome.tsv"))
+                .unwrap()
+                .lines()
+                .count()
+                - 1;
+            assert!(
+                html.contains(&format!(": {rows} rows × 256 columns")),
+                "{engine}: the embed report does not count {rows} rows"
+            );
+        }
+    }
+}
+
 /// `nextflow run workflows/WORKFLOW.nf -profile PROFILE --outdir out [EXTRA]` in `dir`.
 pub fn nextflow(
     dir: &Path,
