@@ -1,12 +1,14 @@
 #!/usr/bin/env nextflow
 /*
  * Splice-site prediction: build donor / acceptor / neither windows from a genome and its GFF3 or
- * GTF annotation, fine-tune a DNABERT model on them, and score the test split with the seed's
- * donor and acceptor tables.
+ * GTF annotation, fine-tune a DNABERT model on them, score the test split with the seed's
+ * donor and acceptor tables, and report. With a sample sheet, one dataset and model per genome.
  *
  *   nextflow run workflows/finetune.nf -profile test
  *   nextflow run workflows/finetune.nf --genome genome.fa.gz --annotation genes.gff3 \
  *       --model models/dnabert6-chrx-4x256 --finetune_config my.yaml --outdir results
+ *
+ * Also the `finetune` step of workflows/main.nf.
  */
 nextflow.enable.dsl = 2
 // The modules emit their versions to the `versions` topic (nf-core's convention): a preview
@@ -18,19 +20,19 @@ include { DNABERT_FINETUNE     } from '../modules/dnabert/dnabert/finetune/main'
 include { DNABERT_SPLICEREPORT } from '../modules/dnabert/dnabert/splicereport/main'
 include { DNABERT_REPORT       } from '../modules/dnabert/dnabert/report/main'
 include { MODEL                } from './lib/model'
-include { requireParams; collectVersions } from './lib/utils'
+include { inputGenomes         } from './lib/samplesheet'
+include { startRun; requireParams; collectVersions } from './lib/utils'
 
-workflow {
-    requireParams(['genome', 'annotation', 'model', 'finetune_config', 'outdir'])
-    def genome     = file(params.genome, checkIfExists: true)
-    def annotation = file(params.annotation, checkIfExists: true)
-    def meta       = [id: params.id ?: genome.simpleName]
-    MODEL(Channel.value(params.model))
+workflow FINETUNE {
+    take:
+    genomes // channel: [ meta, genome, annotation ]
+    model   // value channel: [ meta, folder ]
 
-    DNABERT_SPLICESITES(Channel.of([meta, genome, annotation]))
+    main:
+    DNABERT_SPLICESITES(genomes)
     DNABERT_FINETUNE(
         DNABERT_SPLICESITES.out.tables,
-        MODEL.out.model,
+        model,
         file(params.finetune_config, checkIfExists: true)
     )
     // The report puts the GT/AG rule and a PWM (learnt on train) beside the model, on test.
@@ -45,8 +47,17 @@ workflow {
             .join(DNABERT_FINETUNE.out.curves)
             .join(DNABERT_FINETUNE.out.model)
             .join(DNABERT_SPLICEREPORT.out.report)
-            .map { m, metrics, curves, model, json, md -> [m + [stage: 'finetune'], [], [metrics, curves, model], [json]] }
+            .map { m, metrics, curves, folder, json, md -> [m + [stage: 'finetune'], [], [metrics, curves, folder], [json]] }
     )
 
+    emit:
+    model = DNABERT_FINETUNE.out.model // [ meta, folder ]
+}
+
+workflow {
+    startRun('workflows/finetune.nf')
+    requireParams(['model', 'finetune_config', 'outdir'])
+    MODEL(Channel.value(params.model))
+    FINETUNE(inputGenomes(true), MODEL.out.model)
     collectVersions()
 }

@@ -89,7 +89,7 @@ def validateParameters(String schemaPath) {
         if (!known.containsKey(name)) {
             def guess = nearest(name, known.keySet())
             problems << "--${name}: not a parameter of these workflows" + (guess ? " (did you mean --${guess}?)" : '')
-        } else if (value != null) {
+        } else if (value != null && value != '') {
             def why = problemWith(name, value, known[name].prop)
             if (why) problems << "--${name}: ${why}"
         }
@@ -109,8 +109,10 @@ def paramsHelp(String schemaPath, String usage) {
         entries.each { name, p ->
             if (p.hidden) return
             def type = p.prop.enum ? p.prop.enum.join('|') : p.prop.type
-            def deflt = params[name] != null ? " [default: ${params[name]}]" : ''
-            lines << "  --${name.padRight(width)} ${type.padRight(10)} ${p.prop.description ?: ''}${deflt}"
+            // The value this run would use (the config's and profile's), not only the schema's.
+            def now = name == 'help' ? null : params[name]
+            def deflt = now != null ? " [now: ${now}]" : ''
+            lines << "  --${name.padRight(width)} ${type.padRight(14)} ${p.prop.description ?: ''}${deflt}"
         }
         lines << ''
     }

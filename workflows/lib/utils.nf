@@ -1,13 +1,26 @@
 /*
  * Small helpers shared by the workflows.
  */
+include { validateParameters; paramsHelp } from './schema'
+
+// What every workflow does first: --help (the parameters from nextflow_schema.json, then
+// exit), else every parameter checked against the schema, before any task starts.
+def startRun(String command) {
+    def schema = "${projectDir}/nextflow_schema.json"
+    if (params.help) {
+        log.info paramsHelp(schema, "nextflow run ${command} [-profile test|slurm|gpu|docker|apptainer] [--PARAMETER VALUE ...]")
+        System.exit(0)
+    }
+    validateParameters(schema)
+}
+
 
 // Stops the run, before any task starts, when a parameter the workflow needs is missing.
 def requireParams(List names) {
     def missing = names.findAll { params[it] == null || params[it] == '' }
     if (missing) {
         error "Missing parameter(s): ${missing.collect { '--' + it }.join(', ')}. " +
-            "Try -profile test for the bundled data, or see nextflow_schema.json."
+            "Try -profile test for the bundled data, or --help."
     }
 }
 

@@ -90,6 +90,145 @@ fn nextflow_stub_runs_every_workflow() {
     }
 }
 
+/// Parameters are checked against nextflow_schema.json before any task starts: a typo and a
+/// wrong value both named (with the name meant), from a workflow script and from main.nf;
+/// --help lists the schema's parameters and exits; main.nf runs each --step.
+#[test]
+fn nextflow_checks_parameters_before_any_task_and_main_nf_runs_each_step() {
+    let Some(nf) = engine("nextflow") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let text = run_failing(&mut nextflow(
+        dir.path(),
+        &nf,
+        "embed",
+        "test",
+        &["--pooling", "avg", "--chunkbases", "5000"],
+    ));
+    assert!(
+        text.contains("--pooling: 'avg' is not one of none, cls, mean"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "--chunkbases: not a parameter of these workflows (did you mean --chunk_bases?)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Submitted process"), "{text}");
+    let tasks = std::fs::read_dir(dir.path().join("work"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(tasks, 0, "a task ran");
+    let text = run_failing(&mut nextflow(
+        dir.path(),
+        &nf,
+        "",
+        "test",
+        &["--step", "train"],
+    ));
+    assert!(
+        text.contains("--step: 'train' is not one of embed, pretrain, finetune"),
+        "{text}"
+    );
+    let help = run(&mut nextflow(dir.path(), &nf, "", "test", &["--help"]));
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Usage: nextflow run workflows"), "{help}");
+    for p in [
+        "--step",
+        "--input",
+        "--chunk_bases",
+        "--finetune_config",
+        "--slurm_queue",
+    ] {
+        assert!(
+            help.contains(&format!("  {p} ")),
+            "--help has no {p}:\n{help}"
+        );
+    }
+    assert!(!help.contains("Submitted process"), "{help}");
+    for step in ["embed", "pretrain", "finetune"] {
+        let out = run(&mut nextflow(
+            dir.path(),
+            &nf,
+            "",
+            "test",
+            &["--step", step, "-stub-run"],
+        ));
+        let log = String::from_utf8_lossy(&out.stdout);
+        let first = match step {
+            "embed" => "EMBED:DNABERT_SPLITFASTA",
+            "pretrain" => "PRETRAIN:DNABERT_PRETRAIN",
+            _ => "FINETUNE:DNABERT_SPLICESITES",
+        };
+        assert!(log.contains(first), "--step {step}: {log}");
+        assert!(dir
+            .path()
+            .join(format!("out/report/genome_{step}/report.html"))
+            .exists());
+    }
+}
+
+/// A sample sheet embeds each of its genomes in one run (paths relative to the sheet or
+/// absolute), each as a single `embed` of it would; a bad sheet is named with its line.
+#[test]
+fn nextflow_sample_sheet_embeds_every_genome() {
+    let Some(nf) = engine("nextflow") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let genome = repo().join("tests/fixtures/mini-genome/genome.fa");
+    let sheets = dir.path().join("sheets");
+    std::fs::create_dir_all(&sheets).unwrap();
+    std::fs::copy(&genome, sheets.join("g.fa")).unwrap();
+    let sheet = sheets.join("samples.csv");
+    std::fs::write(
+        &sheet,
+        format!(
+            "id,genome,annotation\nalpha,g.fa,\nbeta,{},\n",
+            genome.display()
+        ),
+    )
+    .unwrap();
+    run(&mut nextflow(
+        dir.path(),
+        &nf,
+        "",
+        "test",
+        &["--input", sheet.to_str().unwrap()],
+    ));
+    let want = std::fs::read(by_hand().join("embeddings/genome.npy")).unwrap();
+    for id in ["alpha", "beta"] {
+        let got = std::fs::read(dir.path().join(format!("out/embeddings/{id}.npy"))).unwrap();
+        assert!(got == want, "{id}.npy differs from the by-hand run");
+        assert!(dir
+            .path()
+            .join(format!("out/report/{id}_embed/report.html"))
+            .exists());
+    }
+    std::fs::write(&sheet, "id,genome\nalpha,g.fa\nalpha,g.fa\n").unwrap();
+    let text = run_failing(&mut nextflow(
+        dir.path(),
+        &nf,
+        "embed",
+        "test",
+        &["--input", sheet.to_str().unwrap()],
+    ));
+    assert!(
+        text.contains("samples.csv:3: id 'alpha' is also on line 2"),
+        "{text}"
+    );
+    std::fs::write(&sheet, "id,genome\nalpha,missing.fa\n").unwrap();
+    let text = run_failing(&mut nextflow(
+        dir.path(),
+        &nf,
+        "embed",
+        "test",
+        &["--input", sheet.to_str().unwrap()],
+    ));
+    assert!(
+        text.contains("samples.csv:2: genome missing.fa does not exist"),
+        "{text}"
+    );
+}
+
 /// Whether a DNABERT_EMBED task of this work folder has finished.
 fn an_embed_task_finished(work: &Path) -> bool {
     let Ok(level1) = std::fs::read_dir(work) else {
@@ -145,10 +284,10 @@ fn nextflow_embed_continues_with_resume_after_an_interrupted_run() {
         &["-resume"],
     ));
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.contains("Cached process > DNABERT_SPLITFASTA"), "{log}");
-    assert!(log.contains("Cached process > DNABERT_EMBED"), "{log}");
+    assert!(log.contains("Cached process > EMBED:DNABERT_SPLITFASTA"), "{log}");
+    assert!(log.contains("Cached process > EMBED:DNABERT_EMBED"), "{log}");
     assert!(
-        log.contains("Submitted process > DNABERT_GATHEREMBEDDINGS"),
+        log.contains("Submitted process > EMBED:DNABERT_GATHEREMBEDDINGS"),
         "{log}"
     );
     assert_same_as_by_hand("nextflow -resume", &dir.path().join("out"), EMBED_FILES);

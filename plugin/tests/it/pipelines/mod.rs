@@ -272,7 +272,8 @@ pub fn assert_reports(engine: &str, out: &Path, stages: &[&str]) {
     }
 }
 
-/// `nextflow run workflows/WORKFLOW.nf -profile PROFILE --outdir out [EXTRA]` in `dir`.
+/// `nextflow run workflows/WORKFLOW.nf -profile PROFILE --outdir out [EXTRA]` in `dir`
+/// (`nextflow run workflows …` for WORKFLOW "").
 pub fn nextflow(
     dir: &Path,
     nextflow: &Path,
@@ -280,7 +281,11 @@ pub fn nextflow(
     profile: &str,
     extra: &[&str],
 ) -> Command {
-    let script = repo().join(format!("workflows/{workflow}.nf"));
+    // "" is the pipeline folder itself (`nextflow run workflows`: main.nf, --step).
+    let script = match workflow {
+        "" => repo().join("workflows"),
+        wf => repo().join(format!("workflows/{wf}.nf")),
+    };
     let mut cmd = Command::new(nextflow);
     cmd.current_dir(dir)
         .env("NXF_OFFLINE", "true")
