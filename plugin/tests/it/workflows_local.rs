@@ -284,8 +284,14 @@ fn nextflow_embed_continues_with_resume_after_an_interrupted_run() {
         &["-resume"],
     ));
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.contains("Cached process > EMBED:DNABERT_SPLITFASTA"), "{log}");
-    assert!(log.contains("Cached process > EMBED:DNABERT_EMBED"), "{log}");
+    assert!(
+        log.contains("Cached process > EMBED:DNABERT_SPLITFASTA"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Cached process > EMBED:DNABERT_EMBED"),
+        "{log}"
+    );
     assert!(
         log.contains("Submitted process > EMBED:DNABERT_GATHEREMBEDDINGS"),
         "{log}"
