@@ -29,7 +29,6 @@ process DNABERT_REPORT {
     dnabert report \\
         ${named.join(' ')} \\
         --output $prefix \\
-        --title "DNABERT ${meta.stage ?: 'report'}: ${meta.id}" \\
         $args
     """
 
