@@ -372,5 +372,6 @@ fn container_recipes_copy_files_that_exist_and_pass_hadolint() {
         ".hadolint.yaml",
         "Dockerfile",
         "Dockerfile.cuda",
+        "Dockerfile.prebuilt",
     ]));
 }
