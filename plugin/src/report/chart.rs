@@ -3,6 +3,7 @@
 //! estimate and drawn by the browser, so no font is needed at run time.
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -87,6 +88,34 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing a chart: {e}")
 }
 
+/// The axes every chart shares: title, labelled axes, light grid, tick labels by [`tick`].
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    axes: &Axes,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(axes.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(76)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x)
+        .y_desc(axes.y)
+        .light_line_style(RGBColor(235, 235, 235))
+        .label_style(("sans-serif", 15))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// Lines, or points with `points: true` (scatter); a legend when there is more than one series.
 pub fn xy(axes: &Axes, series: &[Series], points: bool) -> Result<String> {
     let mut svg = String::new();
@@ -96,24 +125,7 @@ pub fn xy(axes: &Axes, series: &[Series], points: bool) -> Result<String> {
         let all = || series.iter().flat_map(|s| s.points.iter());
         let (x0, x1) = range(all().map(|p| p.0));
         let (y0, y1) = range(all().map(|p| p.1));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(axes.title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(76)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.x)
-            .y_desc(axes.y)
-            .light_line_style(RGBColor(235, 235, 235))
-            .label_style(("sans-serif", 15))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .axis_desc_style(("sans-serif", 16))
-            .draw()
-            .map_err(err)?;
+        let mut chart = frame(&root, axes, x0..x1, y0..y1)?;
         for (i, s) in series.iter().enumerate() {
             let c = colour(i);
             let anno = if points {
@@ -163,24 +175,7 @@ pub fn histogram(axes: &Axes, values: &[f64], bins: usize) -> Result<String> {
     {
         let root = draw(&mut svg);
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(axes.title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(76)
-            .build_cartesian_2d(lo..hi, 0.0..top)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.x)
-            .y_desc(axes.y)
-            .light_line_style(RGBColor(235, 235, 235))
-            .label_style(("sans-serif", 15))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .axis_desc_style(("sans-serif", 16))
-            .draw()
-            .map_err(err)?;
+        let mut chart = frame(&root, axes, lo..hi, 0.0..top)?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, &n)| {
                 let x = lo + i as f64 * width;
