@@ -3,7 +3,9 @@
 # with the promoter task, and with a WAT task that emits 200 windows per transcript (the
 # boundary under load). Prints the whole run's wall time beside the time spent inside the
 # plugin (summary.json: plugin_calls, plugin_seconds), so one sees whether the plugin is the
-# bottleneck. A benchmark, not a test: timings depend on the machine (its CPU is printed).
+# bottleneck. Then the splice-site task both ways: `splice-sites` (built in) and make-dataset
+# with plugins/splice-sites (three passes over the genome, the decoy scan inside the plugin).
+# A benchmark, not a test: timings depend on the machine (its CPU is printed).
 #
 #   benches/plugin_throughput.sh [path/to/dnabert]     (default: target/release/dnabert)
 set -euo pipefail
@@ -32,7 +34,8 @@ cat > "$work/many.wat" <<'WAT'
       (local.set $i (i64.add (local.get $i) (i64.const 1)))
       (br_if $l (i64.lt_u (local.get $i) (i64.const 200))))))
 WAT
-for plugin in plugins/target/wasm32-unknown-unknown/release/promoter.wasm "$work/many.wat"; do
+release=plugins/target/wasm32-unknown-unknown/release
+for plugin in $release/promoter.wasm "$work/many.wat" $release/splice_sites.wasm; do
   out="$work/out"
   rm -rf "$out"
   start=$(date +%s.%N)
@@ -48,3 +51,8 @@ print(f"{sys.argv[4]}: run {wall:.2f} s; in the plugin {t:.3f} s ({100 * t / wal
       f"{s['plugin_calls'] / t:.0f} calls/s, {s['emitted'] / t:.0f} windows/s emitted")
 PY
 done
+start=$(date +%s.%N)
+"$bin" splice-sites --fasta "$data/grch37_chrX_1-70Mb.fa.gz" \
+  --annotation "$data/grch37_chrX_1-70Mb.gencode24.gff3" --output "$work/builtin" 2>/dev/null
+end=$(date +%s.%N)
+python3 -c "import sys; print(f'splice-sites (built in): run {float(sys.argv[2]) - float(sys.argv[1]):.2f} s')" "$start" "$end"

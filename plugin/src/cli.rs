@@ -88,14 +88,17 @@ pub enum Command {
     /// (default), at random per class, or by chromosome. Windows of --window bases read 5'→3'
     /// along the transcript (reverse-complemented on the minus strand); windows off the
     /// sequence or with N are dropped and counted. Labels: donor 0, acceptor 1, neither 2.
-    /// Fine-tune on them with `head: centre`.
+    /// The tables are make-dataset's (columns chrom, start, end, strand, class, label, group,
+    /// sequence); plugins/splice-sites is this task as a plugin. Fine-tune on them with
+    /// `head: centre`.
     SpliceSites(splice::Options),
     /// A fine-tuning dataset from a genome, its annotation and a task plugin (WebAssembly).
     ///
     /// The plugin (docs/plugins.md; examples in plugins/) sees each transcript with its exons
     /// and emits labelled windows; dnabert drops windows with bases other than A/C/G/T, takes
     /// the reverse complement on the minus strand, merges duplicates, caps each label, splits
-    /// 80/10/10 by group or by chromosome, and writes {train,validation,test}.tsv and
+    /// (--split) by group, at random per label or by chromosome, as splice-sites does, and
+    /// writes {train,validation,test}.tsv and
     /// summary.{json,md}. The plugin runs sandboxed: no files, network or clock, capped memory
     /// and fuel.
     MakeDataset(crate::sandbox::dataset::Options),

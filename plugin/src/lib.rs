@@ -39,6 +39,7 @@ pub mod sandbox;
 pub mod scatter;
 pub mod signals;
 pub mod splice;
+pub mod tables;
 pub mod tokenizer;
 pub mod train;
 pub mod vocab;

@@ -9,6 +9,7 @@
 //! ```text
 //! record      ID  LENGTH
 //! transcript  ID  GENE  STRAND(+|-)  START  END  EXONS(start-end,start-end,…)  LINE
+//! pass        N  OF
 //! ```
 //!
 //! Exports (all plugins): `memory`; `dnabert_abi_version() -> i32` (returns 1);
@@ -16,7 +17,10 @@
 //! Dataset tasks: `dnabert_task_start(ptr, len)` (optional: the `--config key=value` lines;
 //! declare labels here), `dnabert_task_record(ptr, len)` (optional: a `record` line, before
 //! that record's transcripts), `dnabert_task_transcript(ptr, len)` (one `transcript` line),
-//! `dnabert_task_finish()` (optional). Region selectors: `dnabert_select_record(ptr, len)`: the
+//! `dnabert_task_record_end()` (optional: after a record's transcripts, the record still
+//! current), `dnabert_task_pass(ptr, len)` (optional: a `pass` line before each pass over the
+//! genome, when the task asked for more than one with `passes`), `dnabert_task_finish()`
+//! (optional). Region selectors: `dnabert_select_record(ptr, len)`: the
 //! `record` line, then the `transcript` lines on it when `--annotation` is given.
 //!
 //! Imports, from module `dnabert`: see [`IMPORTS`]; their host side is `sandbox::imports`.
@@ -27,12 +31,21 @@ pub const ALLOC_EXPORT: &str = "dnabert_alloc";
 pub const TASK_START: &str = "dnabert_task_start";
 pub const TASK_RECORD: &str = "dnabert_task_record";
 pub const TASK_TRANSCRIPT: &str = "dnabert_task_transcript";
+pub const TASK_RECORD_END: &str = "dnabert_task_record_end";
+pub const TASK_PASS: &str = "dnabert_task_pass";
 pub const TASK_FINISH: &str = "dnabert_task_finish";
 pub const SELECT_RECORD: &str = "dnabert_select_record";
 
 pub const IMPORT_MODULE: &str = "dnabert";
 /// Every function a plugin may import.
-pub const IMPORTS: [&str; 6] = ["label", "emit", "region", "sequence", "fail", "log"];
+pub const IMPORTS: [&str; 8] = [
+    "label", "emit", "region", "sequence", "fail", "log", "cap", "passes",
+];
+
+/// Passes over the genome a task may ask for (a task that samples the whole genome uniformly
+/// needs one to count, one to choose; a third when what it counts depends on the annotation
+/// of every chromosome).
+pub const MAX_PASSES: u32 = 3;
 
 /// Labels a task may declare (each gets its own seeded stream for the class cap).
 pub const MAX_LABELS: usize = 32;
@@ -63,6 +76,11 @@ pub fn record_line(id: &str, len: usize) -> String {
     format!("record\t{id}\t{len}\n")
 }
 
+/// The `pass` line: pass `n` (from 0) of `of`.
+pub fn pass_line(n: u32, of: u32) -> String {
+    format!("pass\t{n}\t{of}\n")
+}
+
 /// The `transcript` line of `t` (read 1-based inclusive from GFF/GTF; given 0-based,
 /// end-exclusive).
 pub fn transcript_line(t: &crate::splice::annotation::Transcript) -> String {
@@ -79,6 +97,6 @@ pub fn transcript_line(t: &crate::splice::annotation::Transcript) -> String {
         t.gene,
         if t.plus { '+' } else { '-' },
         exons.join(","),
-        t.lines.first().copied().unwrap_or(0)
+        t.first_line()
     )
 }

@@ -1,25 +1,22 @@
 //! `dnabert make-dataset`: a fine-tuning dataset from a genome, its annotation and a task
-//! plugin. The plugin sees each transcript and says which windows to take and how to label
-//! them; the host does the rest, the same for every task: windows holding anything but
-//! A/C/G/T dropped and counted, the reverse complement on the minus strand, duplicates merged
-//! (a window given two labels dropped), a seeded cap per label, a seeded 80/10/10 split by
-//! group (a window's group, else its transcript's gene) or by chromosome, the three tables
-//! and `summary.{json,md}`. The tables open in `dnabert finetune` as they are (`sequence`
-//! and `label` columns) and in pandas.
+//! plugin. The plugin sees each transcript (and, when it asks, the genome again in further
+//! passes) and says which windows to take and how to label them; the host cuts them (windows
+//! holding anything but A/C/G/T dropped and counted, the reverse complement on the minus
+//! strand) and does the rest as `splice-sites` does (`tables`: duplicates merged, a window
+//! given two labels dropped, a seeded cap per label, a seeded split by group or at random or
+//! by chromosome, the three tables), then writes `summary.{json,md}`. The tables open in
+//! `dnabert finetune` as they are (`sequence` and `label` columns) and in pandas.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::{abi, LimitArgs, Plugin};
 use crate::fasta::FastaReader;
-use crate::rng::{shuffle, Stream};
 use crate::splice::annotation::{self, Transcript};
-
-pub const SPLITS: [&str; 3] = ["train", "validation", "test"];
-const HEADER: &str = "chrom\tstart\tend\tstrand\tclass\tlabel\tgroup\tsequence\n";
+use crate::tables::{self, Dropped, Row, SplitKind, SPLITS};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Options {
@@ -45,8 +42,13 @@ pub struct Options {
     /// Seed of the caps and the split: the same seed, the same files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Hold these chromosomes out for validation (comma-separated); with --test-chroms, the
-    /// split is by chromosome instead of 80/10/10 by group.
+    /// How the windows are split: gene (every group's windows in one split, 10% of the windows
+    /// each to validation and test; a window's group is what the plugin gave, else its
+    /// transcript's gene; `group` is the same), random (80/10/10 per label), chroms (by
+    /// --validation-chroms/--test-chroms) [default: chroms when those are given, else gene].
+    #[arg(long, value_enum)]
+    pub split: Option<SplitKind>,
+    /// Hold these chromosomes out for validation (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub validation_chroms: Vec<String>,
     /// Hold these chromosomes out for testing (comma-separated).
@@ -54,15 +56,6 @@ pub struct Options {
     pub test_chroms: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
-}
-
-/// What was dropped, by label.
-#[derive(Debug, Default, Serialize)]
-pub struct Dropped {
-    pub with_non_acgt: BTreeMap<String, usize>,
-    pub duplicates: usize,
-    pub conflicting_labels: usize,
-    pub over_class_cap: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,6 +66,8 @@ pub struct Summary {
     pub labels: Vec<String>,
     pub transcripts: usize,
     pub split: String,
+    /// Passes over the genome the plugin asked for.
+    pub passes: u32,
     /// Windows per split, per label.
     pub counts: BTreeMap<String, BTreeMap<String, usize>>,
     pub dropped: Dropped,
@@ -81,16 +76,6 @@ pub struct Summary {
     /// Calls into the plugin and the seconds spent in them (its share of the run).
     pub plugin_calls: u64,
     pub plugin_seconds: f64,
-}
-
-struct Row {
-    chrom: String,
-    start: u64,
-    end: u64,
-    plus: bool,
-    label: usize,
-    group: String,
-    seq: Vec<u8>,
 }
 
 impl Options {
@@ -121,6 +106,7 @@ pub fn run(o: &Options) -> Result<Summary> {
     if o.max_per_class == 0 {
         bail!("--max-per-class 0 leaves every label empty: give at least 1");
     }
+    let split = SplitKind::resolve(o.split, &o.validation_chroms, &o.test_chroms)?;
     let mut config = String::new();
     for kv in &o.config {
         match kv.split_once('=') {
@@ -152,6 +138,7 @@ pub fn run(o: &Options) -> Result<Summary> {
             abi::TASK_START
         );
     }
+    let passes = plugin.host().passes;
 
     let (_, transcripts) = annotation::read(&annotation_path)?;
     let mut on_chrom: HashMap<&str, Vec<&Transcript>> = HashMap::new();
@@ -168,217 +155,132 @@ pub fn run(o: &Options) -> Result<Summary> {
     let mut dropped = Dropped::default();
     let mut emitted = 0usize;
     let mut rows: Vec<Row> = vec![];
-    let mut seen = BTreeSet::new();
-    let mut reader = FastaReader::open(&fasta)?;
-    while let Some(rec) = reader.next_record() {
-        let rec = rec?;
-        let Some(list) = on_chrom.get(rec.id) else {
-            continue;
-        };
-        seen.insert(rec.id.to_owned());
-        let len = rec.seq.len();
-        for t in list {
-            crate::splice::sites::check_inside(t, len, &annotation_path)?;
+    for pass in 0..passes {
+        if passes > 1 && plugin.exports(abi::TASK_PASS) {
+            let line = abi::pass_line(pass, passes);
+            plugin.call(abi::TASK_PASS, line.as_bytes(), "the start of a pass")?;
         }
-        plugin.host().record = Some((rec.id.to_owned(), rec.seq.to_vec()));
-        let mut take = |plugin: &mut Plugin, gene: &str, rows: &mut Vec<Row>| {
-            let windows = std::mem::take(&mut plugin.host().windows);
-            emitted += windows.len();
-            for w in windows {
-                let bases = &rec.seq[w.start as usize..w.end as usize];
-                let Some(seq) = crate::splice::sites::oriented(bases, w.plus) else {
-                    *dropped
-                        .with_non_acgt
-                        .entry(labels[w.label].clone())
-                        .or_default() += 1;
-                    continue;
-                };
-                let group = if w.group.is_empty() {
-                    gene.to_owned()
-                } else {
-                    w.group
-                };
-                rows.push(Row {
-                    chrom: rec.id.to_owned(),
-                    start: w.start,
-                    end: w.end,
-                    plus: w.plus,
-                    label: w.label,
-                    group,
-                    seq,
-                });
+        let mut seen = std::collections::BTreeSet::new();
+        let mut reader = FastaReader::open(&fasta)?;
+        while let Some(rec) = reader.next_record() {
+            let rec = rec?;
+            let Some(list) = on_chrom.get(rec.id) else {
+                continue;
+            };
+            seen.insert(rec.id.to_owned());
+            let len = rec.seq.len();
+            if pass == 0 {
+                for t in list {
+                    crate::splice::sites::check_inside(t, len, &annotation_path)?;
+                }
             }
-        };
-        if plugin.exports(abi::TASK_RECORD) {
-            let at = format!("record '{}' of {}", rec.id, fasta.display());
-            plugin.call(
-                abi::TASK_RECORD,
-                abi::record_line(rec.id, len).as_bytes(),
-                &at,
-            )?;
-            take(&mut plugin, "", &mut rows);
+            plugin.host().record = Some((rec.id.to_owned(), rec.seq.to_vec()));
+            // The windows of the call that just returned, cut from this record.
+            let mut take = |plugin: &mut Plugin, gene: &str| {
+                let windows = std::mem::take(&mut plugin.host().windows);
+                emitted += windows.len();
+                for w in windows {
+                    let bases = &rec.seq[w.start as usize..w.end as usize];
+                    let Some(seq) = crate::splice::sites::oriented(bases, w.plus) else {
+                        *dropped
+                            .with_non_acgt
+                            .entry(labels[w.label].clone())
+                            .or_default() += 1;
+                        continue;
+                    };
+                    let group = if w.group.is_empty() {
+                        gene.to_owned()
+                    } else {
+                        w.group
+                    };
+                    rows.push(Row {
+                        chrom: rec.id.to_owned(),
+                        start: w.start,
+                        end: w.end,
+                        plus: w.plus,
+                        label: w.label,
+                        group,
+                        seq,
+                    });
+                }
+            };
+            let at_record = format!("record '{}' of {}", rec.id, fasta.display());
+            if plugin.exports(abi::TASK_RECORD) {
+                plugin.call(
+                    abi::TASK_RECORD,
+                    abi::record_line(rec.id, len).as_bytes(),
+                    &at_record,
+                )?;
+                take(&mut plugin, "");
+            }
+            for t in list {
+                let at = format!(
+                    "{}:{}: transcript {}",
+                    annotation_path.display(),
+                    t.first_line(),
+                    t.id
+                );
+                plugin.call(
+                    abi::TASK_TRANSCRIPT,
+                    abi::transcript_line(t).as_bytes(),
+                    &at,
+                )?;
+                take(&mut plugin, &t.gene);
+            }
+            plugin.call_optional(abi::TASK_RECORD_END, &format!("the end of {at_record}"))?;
+            take(&mut plugin, "");
+            plugin.host().record = None;
         }
-        for t in list {
-            let at = format!(
-                "{}:{}: transcript {}",
+        if let Some(t) = transcripts.iter().find(|t| !seen.contains(&t.chrom)) {
+            bail!(
+                "{}:{}: chromosome '{}' (transcript {}) is not in {}",
                 annotation_path.display(),
-                t.lines.first().copied().unwrap_or(0),
-                t.id
+                t.first_line(),
+                t.chrom,
+                t.id,
+                fasta.display()
             );
-            plugin.call(
-                abi::TASK_TRANSCRIPT,
-                abi::transcript_line(t).as_bytes(),
-                &at,
-            )?;
-            take(&mut plugin, &t.gene, &mut rows);
         }
-        plugin.host().record = None;
     }
     plugin.call_optional(abi::TASK_FINISH, "the end of the annotation")?;
-    if let Some(t) = transcripts.iter().find(|t| !seen.contains(&t.chrom)) {
-        bail!(
-            "{}:{}: chromosome '{}' (transcript {}) is not in {}",
-            annotation_path.display(),
-            t.lines.first().copied().unwrap_or(0),
-            t.chrom,
-            t.id,
-            fasta.display()
-        );
-    }
 
-    // One window per place: the same window twice is kept once, with two labels dropped.
-    rows.sort_by(|a, b| {
-        (&a.chrom, a.start, a.end, a.plus, a.label)
-            .cmp(&(&b.chrom, b.start, b.end, b.plus, b.label))
-    });
-    let mut by_label: Vec<Vec<Row>> = (0..labels.len()).map(|_| vec![]).collect();
-    let mut it = rows.into_iter().peekable();
-    while let Some(first) = it.next() {
-        let mut labels_here = BTreeSet::from([first.label]);
-        while let Some(next) = it.next_if(|r| {
-            (&r.chrom, r.start, r.end, r.plus) == (&first.chrom, first.start, first.end, first.plus)
-        }) {
-            dropped.duplicates += usize::from(next.label == first.label);
-            labels_here.insert(next.label);
-        }
-        if labels_here.len() > 1 {
-            dropped.conflicting_labels += 1;
-        } else if let Some(list) = by_label.get_mut(first.label) {
-            list.push(first);
-        }
-    }
-    for (label, list) in by_label.iter_mut().enumerate() {
-        if list.len() > o.max_per_class {
-            *dropped
-                .over_class_cap
-                .entry(labels[label].clone())
-                .or_default() += list.len() - o.max_per_class;
-            shuffle(list, o.seed, Stream::DatasetCap(label as u64));
-            list.truncate(o.max_per_class);
-            list.sort_by(|a, b| (&a.chrom, a.start, a.end).cmp(&(&b.chrom, b.start, b.end)));
-        }
-    }
-    let rows: Vec<Row> = by_label.into_iter().flatten().collect();
-    if rows.is_empty() {
+    let caps = plugin.host().caps.clone();
+    let t = tables::build(
+        rows,
+        &tables::Plan {
+            labels: &labels,
+            caps: &caps,
+            max_per_class: o.max_per_class,
+            seed: o.seed,
+            split,
+            validation_chroms: &o.validation_chroms,
+            test_chroms: &o.test_chroms,
+        },
+        &mut dropped,
+    );
+    if t.rows().next().is_none() {
         bail!(
             "{name}: no window to write ({} transcripts seen; dropped: {:?})",
             transcripts.len(),
             dropped
         );
     }
-
-    let by_chroms = !(o.validation_chroms.is_empty() && o.test_chroms.is_empty());
-    let split_of: Box<dyn Fn(&Row) -> usize> = if by_chroms {
-        Box::new(|r: &Row| {
-            if o.test_chroms.contains(&r.chrom) {
-                2
-            } else if o.validation_chroms.contains(&r.chrom) {
-                1
-            } else {
-                0
-            }
-        })
-    } else {
-        // Whole groups to a split, dealt in a seeded order until each has its share.
-        let mut groups: Vec<&str> = rows
-            .iter()
-            .map(|r| r.group.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        shuffle(&mut groups, o.seed, Stream::DatasetGroups);
-        let n = groups.len();
-        let of: HashMap<String, usize> = groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let s = if i * 10 < n * 8 {
-                    0
-                } else if i * 10 < n * 9 {
-                    1
-                } else {
-                    2
-                };
-                ((*g).to_owned(), s)
-            })
-            .collect();
-        Box::new(move |r: &Row| of.get(&r.group).copied().unwrap_or(0))
-    };
-
-    std::fs::create_dir_all(&o.output)
-        .with_context(|| format!("{}: cannot create", o.output.display()))?;
-    let mut texts: Vec<String> = SPLITS.iter().map(|_| HEADER.to_owned()).collect();
-    let mut counts: BTreeMap<String, BTreeMap<String, usize>> = SPLITS
-        .iter()
-        .map(|s| {
-            let per: BTreeMap<String, usize> = labels.iter().map(|l| (l.clone(), 0)).collect();
-            ((*s).to_owned(), per)
-        })
-        .collect();
-    let mut sorted = rows;
-    sorted.sort_by(|a, b| {
-        (&a.chrom, a.start, a.end, a.plus).cmp(&(&b.chrom, b.start, b.end, b.plus))
-    });
-    for r in &sorted {
-        let s = split_of(r);
-        let (Some(text), Some(split)) = (texts.get_mut(s), SPLITS.get(s)) else {
-            continue;
-        };
-        text.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            r.chrom,
-            r.start,
-            r.end,
-            if r.plus { '+' } else { '-' },
-            labels[r.label],
-            r.label,
-            r.group,
-            String::from_utf8_lossy(&r.seq)
-        ));
-        if let Some(c) = counts
-            .get_mut(*split)
-            .and_then(|c| c.get_mut(&labels[r.label]))
-        {
-            *c += 1;
-        }
-    }
     let summary = Summary {
         plugin: name,
         plugin_sha256: crate::train::resume::sha256(plugin.path())?,
         config: o.config.clone(),
+        counts: t.counts(&labels),
         labels,
         transcripts: transcripts.len(),
-        split: if by_chroms { "chroms" } else { "group" }.to_owned(),
-        counts,
+        split: value_name(&split),
+        passes,
         dropped,
         emitted,
         plugin_calls: plugin.calls,
         plugin_seconds: plugin.busy.as_secs_f64(),
     };
     // The tables first, the summary last: a folder with summary.json is complete.
-    for (split, text) in SPLITS.iter().zip(&texts) {
-        crate::io_util::write_atomic(&o.output.join(format!("{split}.tsv")), text.as_bytes())?;
-    }
+    t.write(&summary.labels, &o.output)?;
     crate::io_util::write_atomic(
         &o.output.join("summary.md"),
         summary_md(&summary).as_bytes(),
@@ -388,6 +290,12 @@ pub fn run(o: &Options) -> Result<Summary> {
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// A choice as its flag spells it.
+fn value_name<T: clap::ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 fn summary_md(s: &Summary) -> String {

@@ -70,6 +70,46 @@ pub fn define(linker: &mut Linker<Host>) -> Result<()> {
             Ok(labels.len() as i32 - 1)
         })
         .map_err(e)?;
+    // passes(n): the task reads the genome n times (1..=MAX_PASSES), in dnabert_task_start.
+    linker
+        .func_wrap(m, "passes", |mut c: Caller<'_, Host>, n: i32| {
+            if !c.data().declaring {
+                return refuse(&mut c, format!("asked for passes outside {TASK_START}"));
+            }
+            match u32::try_from(n) {
+                Ok(n) if (1..=MAX_PASSES).contains(&n) => {
+                    c.data_mut().passes = n;
+                    Ok(())
+                }
+                _ => refuse(
+                    &mut c,
+                    format!("asked for {n} passes over the genome (1 to {MAX_PASSES})"),
+                ),
+            }
+        })
+        .map_err(e)?;
+    // cap(label, max): at most `max` windows of the label, a seeded sample, instead of
+    // --max-per-class; at any time (the last call counts).
+    linker
+        .func_wrap(m, "cap", |mut c: Caller<'_, Host>, label: i32, max: i64| {
+            let n = c.data().labels.len();
+            let Some(label) = usize::try_from(label).ok().filter(|l| *l < n) else {
+                return refuse(
+                    &mut c,
+                    format!("capped label {label}, but declared {n} labels"),
+                );
+            };
+            let Ok(max) = usize::try_from(max) else {
+                return refuse(&mut c, format!("capped a label at {max} windows"));
+            };
+            let caps = &mut c.data_mut().caps;
+            caps.resize(n, None);
+            if let Some(slot) = caps.get_mut(label) {
+                *slot = Some(max);
+            }
+            Ok(())
+        })
+        .map_err(e)?;
     // emit(start, end, strand, label, group_ptr, group_len): a window on the current record.
     linker
         .func_wrap(

@@ -95,7 +95,11 @@ pub struct Host {
     pub name: String,
     /// Declared labels (dataset tasks), in declaration order.
     pub labels: Vec<String>,
-    /// Labels may be declared only from `dnabert_task_start`.
+    /// A label's own cap (`cap`), by label index; else --max-per-class.
+    pub caps: Vec<Option<usize>>,
+    /// Passes over the genome (`passes`, from `dnabert_task_start`; 1 unless asked).
+    pub passes: u32,
+    /// Labels (and passes) may be declared only from `dnabert_task_start`.
     pub declaring: bool,
     /// The record being processed: its id and bases.
     pub record: Option<(String, Vec<u8>)>,

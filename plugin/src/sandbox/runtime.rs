@@ -48,6 +48,8 @@ impl Plugin {
                 .build(),
             name,
             labels: vec![],
+            caps: vec![],
+            passes: 1,
             declaring: false,
             record: None,
             windows: vec![],
@@ -180,8 +182,11 @@ impl Plugin {
         self.store
             .set_fuel(self.fuel)
             .map_err(|e| anyhow!("cannot set fuel: {e}"))?;
-        f.call(&mut self.store, ())
-            .map_err(|e| self.error(export, at, e))
+        let started = std::time::Instant::now();
+        let done = f.call(&mut self.store, ());
+        self.calls += 1;
+        self.busy += started.elapsed();
+        done.map_err(|e| self.error(export, at, e))
     }
 
     /// A trap or failure as the user should read it.

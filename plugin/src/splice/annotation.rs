@@ -29,6 +29,13 @@ pub struct Transcript {
     pub lines: Vec<usize>,
 }
 
+impl Transcript {
+    /// The first line of the file that names it (transcripts are listed in this order).
+    pub fn first_line(&self) -> usize {
+        self.lines.iter().min().copied().unwrap_or(0)
+    }
+}
+
 /// The file's text, gunzipped when it starts with gzip's magic bytes.
 fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;

@@ -7,7 +7,6 @@ pub mod baselines;
 mod decoys;
 pub mod report;
 pub mod sites;
-pub mod split;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -17,10 +16,10 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::fasta::FastaReader;
-use crate::rng::{shuffle, Stream};
+pub use crate::tables::SplitKind;
+use crate::tables::{self, Row};
 pub use sites::NegativeKind;
 use sites::{Class, Cut, NearSites, Site, Skipped};
-pub use split::SplitKind;
 
 /// `dnabert splice-sites`' flags, and the library's options.
 #[derive(Debug, Clone, clap::Args)]
@@ -197,20 +196,7 @@ pub fn run(o: &Options) -> Result<Summary> {
     let want_neg = o
         .negatives
         .unwrap_or(n_donor.max(n_acceptor).min(o.max_per_class));
-    let split_kind = match (
-        o.split,
-        o.validation_chroms.is_empty() && o.test_chroms.is_empty(),
-    ) {
-        (Some(SplitKind::Chroms), true) => {
-            bail!("--split chroms needs --validation-chroms or --test-chroms")
-        }
-        (Some(k), false) if k != SplitKind::Chroms => {
-            bail!("--validation-chroms/--test-chroms go with --split chroms, not {k:?}")
-        }
-        (Some(k), _) => k,
-        (None, true) => SplitKind::Gene,
-        (None, false) => SplitKind::Chroms,
-    };
+    let split_kind = SplitKind::resolve(o.split, &o.validation_chroms, &o.test_chroms)?;
     let near = NearSites::new(&truth, o.margin);
     // Random and gene-body negatives are positions, drawn now; some will fall into N runs or off
     // the sequence: a few more than needed. Decoys need the sequence: drawn while it streams.
@@ -302,97 +288,68 @@ pub fn run(o: &Options) -> Result<Summary> {
         windows.entry(Class::Neither).or_default().extend(kept);
     }
 
-    // Cap each class (negatives at the number asked for), seeded.
-    for (class, list) in windows.iter_mut() {
-        let cap = if *class == Class::Neither {
-            want_neg
-        } else {
-            o.max_per_class
-        };
-        if list.len() > cap {
-            shuffle(list, o.seed, Stream::SpliceCap(*class as u64));
-            *skipped
-                .over_class_cap
-                .entry(class.name().to_owned())
-                .or_default() += list.len() - cap;
-            list.truncate(cap);
-            list.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-    }
-
-    let gt = share(
-        &windows,
-        Class::Donor,
-        |w, c| &w[c + 1..c + 3] == b"GT",
-        o.window,
-    );
-    let ag = share(
-        &windows,
-        Class::Acceptor,
-        |w, c| &w[c - 2..c] == b"AG",
-        o.window,
-    );
-
-    let dinucleotides: BTreeMap<String, Dinucleotides> = Class::ALL
-        .iter()
-        .map(|&c| {
-            let d = Dinucleotides {
-                gt_at_donor_offset: share(&windows, c, |w, c| &w[c + 1..c + 3] == b"GT", o.window),
-                ag_at_acceptor_offset: share(&windows, c, |w, c| &w[c - 2..c] == b"AG", o.window),
-            };
-            (c.name().to_owned(), d)
-        })
-        .collect();
+    // The rest is `make-dataset`'s (`tables`): a plugin that chooses these windows writes these
+    // files. Donors and acceptors are capped at --max-per-class, negatives at the number asked
+    // for; the group of a window is its transcript's gene.
     let gene_of: HashMap<&str, &str> = transcripts
         .iter()
         .map(|t| (t.id.as_str(), t.gene.as_str()))
         .collect();
-    let mut split = split::split(
-        windows,
-        split_kind,
-        &gene_of,
-        o.seed,
-        &o.validation_chroms,
-        &o.test_chroms,
+    let labels: Vec<String> = Class::ALL.iter().map(|c| c.name().to_owned()).collect();
+    let rows: Vec<Row> = windows
+        .into_values()
+        .flatten()
+        .map(|(s, seq)| Row {
+            start: sites::window_start(s.pos, s.plus, o.window) as u64,
+            end: sites::window_start(s.pos, s.plus, o.window) as u64 + o.window as u64,
+            plus: s.plus,
+            label: s.class as usize,
+            group: gene_of
+                .get(s.transcript.as_str())
+                .map_or_else(|| s.transcript.clone(), |g| (*g).to_owned()),
+            chrom: s.chrom,
+            seq,
+        })
+        .collect();
+    let mut dropped = tables::Dropped::default();
+    let t = tables::build(
+        rows,
+        &tables::Plan {
+            labels: &labels,
+            caps: &[None, None, Some(want_neg)],
+            max_per_class: o.max_per_class,
+            seed: o.seed,
+            split: split_kind,
+            validation_chroms: &o.validation_chroms,
+            test_chroms: &o.test_chroms,
+        },
+        &mut dropped,
     );
-
-    std::fs::create_dir_all(&o.output)
-        .with_context(|| format!("{}: cannot create", o.output.display()))?;
-    let mut counts = BTreeMap::new();
-    let mut genes = BTreeMap::new();
-    for name in SPLITS {
-        let mut rows = split.remove(name).unwrap_or_default();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let in_split: std::collections::BTreeSet<&str> = rows
+    skipped.over_class_cap = dropped.over_class_cap;
+    let share = |class: Class, test: fn(&[u8], usize) -> bool| {
+        let of_class: Vec<&Row> = t.rows().filter(|r| r.label == class as usize).collect();
+        let hits = of_class
             .iter()
-            .map(|(s, _)| gene_of.get(s.transcript.as_str()).copied().unwrap_or(""))
-            .collect();
-        genes.insert(name.to_owned(), in_split.len());
-        let mut text =
-            String::from("chrom\tpos\tstrand\tclass\tlabel\ttranscript\tsequence\tgene\n");
-        let mut per_class = BTreeMap::new();
-        for c in Class::ALL {
-            per_class.insert(c.name().to_owned(), 0);
-        }
-        for (s, w) in &rows {
-            *per_class.entry(s.class.name().to_owned()).or_insert(0) += 1;
-            // Writing into a String cannot fail.
-            let _ = writeln!(
-                text,
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                s.chrom,
-                s.pos,
-                if s.plus { '+' } else { '-' },
-                s.class.name(),
-                s.class as usize,
-                s.transcript,
-                String::from_utf8_lossy(w),
-                gene_of.get(s.transcript.as_str()).copied().unwrap_or("")
-            );
-        }
-        crate::io_util::write_atomic(&o.output.join(format!("{name}.tsv")), text.as_bytes())?;
-        counts.insert(name.to_owned(), per_class);
-    }
+            .filter(|r| test(&r.seq, o.window / 2))
+            .count();
+        hits as f64 / of_class.len().max(1) as f64
+    };
+    let gt_at = |w: &[u8], c: usize| &w[c + 1..c + 3] == b"GT";
+    let ag_at = |w: &[u8], c: usize| &w[c - 2..c] == b"AG";
+    let (gt, ag) = (share(Class::Donor, gt_at), share(Class::Acceptor, ag_at));
+    let dinucleotides: BTreeMap<String, Dinucleotides> = Class::ALL
+        .iter()
+        .map(|&c| {
+            let d = Dinucleotides {
+                gt_at_donor_offset: share(c, gt_at),
+                ag_at_acceptor_offset: share(c, ag_at),
+            };
+            (c.name().to_owned(), d)
+        })
+        .collect();
+    t.write(&labels, &o.output)?;
+    let counts = t.counts(&labels);
+    let genes = t.groups();
     let summary = Summary {
         annotation_format: format!("{format:?}"),
         transcripts: transcripts.len(),
@@ -455,17 +412,6 @@ pub fn counts_in_words(b: &BTreeMap<String, usize>) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-fn share(
-    windows: &BTreeMap<Class, Vec<(Site, Vec<u8>)>>,
-    class: Class,
-    test: impl Fn(&[u8], usize) -> bool,
-    w: usize,
-) -> f64 {
-    let list = windows.get(&class).map(Vec::as_slice).unwrap_or(&[]);
-    let hits = list.iter().filter(|(_, seq)| test(seq, w / 2)).count();
-    hits as f64 / list.len().max(1) as f64
 }
 
 /// A choice as its flag spells it (`gene-body`, not `GeneBody`).

@@ -212,6 +212,19 @@ pub fn negatives(
     out
 }
 
+/// The 0-based start of the `w` bases around the 1-based site `pos` (negative: off the
+/// sequence): on the plus strand the site is at index w/2, on the minus strand at index w/2
+/// of the reverse complement.
+pub fn window_start(pos: u64, plus: bool, w: usize) -> i64 {
+    let p0 = pos as i64 - 1;
+    let half = (w / 2) as i64;
+    if plus {
+        p0 - half
+    } else {
+        p0 - (w as i64 - 1 - half)
+    }
+}
+
 /// Why a window could not be cut.
 pub enum Cut {
     Ok(Vec<u8>),
@@ -222,13 +235,7 @@ pub enum Cut {
 /// The `w` bases around a site, reverse-complemented on the minus strand, uppercase; the site
 /// lands at index w/2.
 pub fn window(chrom_seq: &[u8], site: &Site, w: usize) -> Cut {
-    let p0 = site.pos as i64 - 1;
-    let half = (w / 2) as i64;
-    let start = if site.plus {
-        p0 - half
-    } else {
-        p0 - (w as i64 - 1 - half)
-    };
+    let start = window_start(site.pos, site.plus, w);
     if start < 0 || start as usize + w > chrom_seq.len() {
         return Cut::OffSequence;
     }

@@ -397,6 +397,165 @@ fn bad_emits_are_refused_naming_what_was_wrong() {
 }
 
 #[test]
+fn bad_passes_and_caps_are_refused() {
+    let passes = r#"(import "dnabert" "passes" (func $passes (param i32)))"#;
+    refused(
+        &wat_task(passes, "", "").replace(
+            "(drop (call $label (i32.const 16) (i32.const 4))))",
+            "(drop (call $label (i32.const 16) (i32.const 4))) (call $passes (i32.const 4)))",
+        ),
+        &[],
+        &[
+            "asked for 4 passes over the genome (1 to 3)",
+            "dnabert_task_start",
+        ],
+        Duration::from_secs(30),
+    );
+    refused(
+        &wat_task(passes, "(call $passes (i32.const 2))", ""),
+        &[],
+        &["asked for passes outside dnabert_task_start"],
+        Duration::from_secs(30),
+    );
+    refused(
+        &wat_task(
+            r#"(import "dnabert" "cap" (func $cap (param i32 i64)))"#,
+            "(call $cap (i32.const 3) (i64.const 10))",
+            "",
+        ),
+        &[],
+        &["capped label 3, but declared 1 labels", "annotation.gff3:4"],
+        Duration::from_secs(30),
+    );
+}
+
+/// (name, fasta, annotation, flags of both commands, the plugin's --config)
+type Case<'a> = (&'a str, &'a Path, &'a Path, &'a [&'a str], &'a [&'a str]);
+
+/// `plugins/splice-sites` is `splice-sites` written against the plugin interface alone: through
+/// `make-dataset` it writes the same three tables, byte for byte, with decoy and random
+/// negatives, a gene and a random split, caps that bite, and on the real chrX slice.
+#[test]
+fn the_splice_plugin_writes_splice_sites_tables_byte_for_byte() {
+    let Some(plugin) = built("splice_sites.wasm") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = shared_data();
+    let mini_fa = mini().join("genome.fa");
+    let mini_gff = mini().join("annotation.gff3");
+    let chrx_fa = data.join("grch37_chrX_1-70Mb.fa.gz");
+    let chrx_gff = data.join("grch37_chrX_1-70Mb.gencode24.gff3");
+    let cases: [Case; 4] = [
+        (
+            "mini-decoy",
+            &mini_fa,
+            &mini_gff,
+            &["--seed", "3"],
+            &["window=100", "seed=3"],
+        ),
+        (
+            "mini-random",
+            &mini_fa,
+            &mini_gff,
+            &["--split", "random", "--max-per-class", "6"],
+            &["window=100", "negative_kind=random", "max_per_class=6"],
+        ),
+        (
+            "mini-gene-body",
+            &mini_fa,
+            &mini_gff,
+            &["--validation-chroms", "chr2"],
+            &[
+                "window=40",
+                "negative_kind=gene-body",
+                "negatives=5",
+                "margin=10",
+            ],
+        ),
+        ("chrx-decoy", &chrx_fa, &chrx_gff, &[], &[]),
+    ];
+    for (name, fasta, annotation, both, config) in cases {
+        let builtin = dir.path().join(format!("{name}-builtin"));
+        let mut args = vec!["splice-sites"];
+        args.extend(both);
+        // splice-sites takes the plugin's settings as flags.
+        let flags: Vec<String> = config
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| !matches!(*k, "seed" | "max_per_class"))
+            .flat_map(|(k, v)| [format!("--{}", k.replace('_', "-")), v.to_owned()])
+            .collect();
+        args.extend(flags.iter().map(String::as_str));
+        let o = dnabert(
+            &args,
+            &[
+                ("--fasta", fasta),
+                ("--annotation", annotation),
+                ("--output", &builtin),
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+
+        let via_plugin = dir.path().join(format!("{name}-plugin"));
+        let mut args = vec!["make-dataset"];
+        args.extend(both);
+        for kv in config {
+            args.extend(["--config", kv]);
+        }
+        let o = dnabert(
+            &args,
+            &[
+                ("--fasta", fasta),
+                ("--annotation", annotation),
+                ("--plugin", &plugin),
+                ("--output", &via_plugin),
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut classes = std::collections::BTreeSet::new();
+        for split in ["train", "validation", "test"] {
+            let f = format!("{split}.tsv");
+            let a = std::fs::read_to_string(builtin.join(&f)).unwrap();
+            let b = std::fs::read_to_string(via_plugin.join(&f)).unwrap();
+            assert!(a == b, "{name}: {f} differs:\n{}", first_difference(&a, &b));
+            classes.extend(
+                a.lines()
+                    .skip(1)
+                    .map(|l| l.split('\t').nth(4).unwrap().to_owned()),
+            );
+        }
+        assert_eq!(
+            classes.into_iter().collect::<Vec<_>>(),
+            ["acceptor", "donor", "neither"],
+            "{name}: every class present"
+        );
+    }
+}
+
+/// The first line where two tables differ, for a failing comparison.
+fn first_difference(a: &str, b: &str) -> String {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    match la.iter().zip(&lb).position(|(x, y)| x != y) {
+        Some(i) => format!(
+            "line {}:\n  splice-sites: {}\n  plugin:       {}",
+            i + 1,
+            la[i],
+            lb[i]
+        ),
+        None => format!("{} lines against {}", la.len(), lb.len()),
+    }
+}
+
+#[test]
 fn a_plugin_for_another_interface_version_is_refused_saying_so() {
     let wat = wat_task("", "", "").replace(
         r#"(func (export "dnabert_abi_version") (result i32) (i32.const 1))"#,

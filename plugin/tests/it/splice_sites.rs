@@ -85,20 +85,30 @@ fn options(dir: &Path, annotation: &str, name: &str) -> Options {
     }
 }
 
-/// (chrom, pos, strand, class, sequence) of every row in the three splits.
+/// (split, chrom, pos, strand, class, sequence) of every row in the three splits, with the site's
+/// 1-based position worked out from the window (the site is at index w/2 of the oriented
+/// window).
 fn rows(out: &Path) -> Vec<Vec<String>> {
     let mut all = vec![];
     for split in ["train", "validation", "test"] {
         let text = std::fs::read_to_string(out.join(format!("{split}.tsv"))).unwrap();
-        for line in text.lines().skip(1) {
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("chrom\tstart\tend\tstrand\tclass\tlabel\tgroup\tsequence")
+        );
+        for line in lines {
             let f: Vec<String> = line.split('\t').map(str::to_owned).collect();
+            let (start, end): (u64, u64) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+            let w = end - start;
+            let pos = start + 1 + if f[3] == "+" { w / 2 } else { w - 1 - w / 2 };
             all.push(vec![
                 split.into(),
                 f[0].clone(),
-                f[1].clone(),
-                f[2].clone(),
+                pos.to_string(),
                 f[3].clone(),
-                f[6].clone(),
+                f[4].clone(),
+                f[7].clone(),
             ]);
         }
     }
@@ -343,10 +353,10 @@ fn chrx_decoys_gene_bodies_and_a_gene_split() {
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
-            Some("chrom\tpos\tstrand\tclass\tlabel\ttranscript\tsequence\tgene")
+            Some("chrom\tstart\tend\tstrand\tclass\tlabel\tgroup\tsequence")
         );
         for l in lines {
-            let gene = l.rsplit('\t').next().unwrap().to_owned();
+            let gene = l.split('\t').nth(6).unwrap().to_owned();
             assert!(!gene.is_empty());
             let first = home.entry(gene.clone()).or_insert(split);
             assert_eq!(*first, split, "gene {gene} in {first} and {split}");

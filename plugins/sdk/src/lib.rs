@@ -24,6 +24,8 @@ mod host {
         pub fn sequence(start: i64, end: i64, out: *mut u8);
         pub fn fail(ptr: *const u8, len: usize);
         pub fn log(ptr: *const u8, len: usize);
+        pub fn cap(label: i32, max: i64);
+        pub fn passes(n: i32);
     }
 }
 
@@ -37,6 +39,19 @@ pub struct Label(i32);
 /// Declares a label (only from [`Task::start`]); the same name gives the same label.
 pub fn label(name: &str) -> Label {
     Label(unsafe { host::label(name.as_ptr(), name.len()) })
+}
+
+/// At most `max` windows of `label` are kept (a seeded sample), instead of the host's
+/// `--max-per-class`; may be called at any time, the last call counts.
+pub fn cap(label: Label, max: u64) {
+    unsafe { host::cap(label.0, max.min(i64::MAX as u64) as i64) }
+}
+
+/// Asks the host to stream the annotation and genome `n` times (1 to 3; only from
+/// [`Task::start`]): [`Task::pass`] says which pass begins. For tasks that must see the whole
+/// genome before they choose (a uniform sample over every chromosome).
+pub fn passes(n: u32) {
+    unsafe { host::passes(n as i32) }
 }
 
 /// Emits the window `[start, end)` of the current record with `label`; on the minus strand the
@@ -142,6 +157,14 @@ pub fn parse_record(line: &str) -> Option<Record> {
     }
 }
 
+/// The `pass N OF` line: (N, OF).
+pub fn parse_pass(line: &str) -> Option<(u32, u32)> {
+    match line.split('\t').collect::<Vec<_>>().as_slice() {
+        ["pass", n, of] => Some((number(n) as u32, number(of) as u32)),
+        _ => None,
+    }
+}
+
 pub fn parse_transcript(line: &str) -> Option<Transcript> {
     let f: Vec<&str> = line.split('\t').collect();
     match f.as_slice() {
@@ -168,6 +191,11 @@ pub trait Task {
     fn transcript(&mut self, t: &Transcript, record: &Record);
     /// Called before the transcripts of each record.
     fn record(&mut self, _record: &Record) {}
+    /// Called after the transcripts of each record, while it is still current (`emit` and
+    /// `sequence` work): for work that needs all of a record's transcripts.
+    fn record_end(&mut self, _record: &Record) {}
+    /// Called before pass `n` (from 0) of `of`, when the task asked for [`passes`].
+    fn pass(&mut self, _n: u32, _of: u32) {}
     fn finish(&mut self) {}
 }
 
@@ -250,6 +278,25 @@ macro_rules! task {
             STATE.with(|s| {
                 if let Some((task, record)) = s.borrow_mut().as_mut() {
                     <$t as $crate::Task>::transcript(task, &t, record);
+                }
+            });
+        }
+        #[no_mangle]
+        pub extern "C" fn dnabert_task_record_end() {
+            STATE.with(|s| {
+                if let Some((task, record)) = s.borrow_mut().as_mut() {
+                    <$t as $crate::Task>::record_end(task, record);
+                }
+            });
+        }
+        #[no_mangle]
+        pub unsafe extern "C" fn dnabert_task_pass(ptr: *mut u8, len: usize) {
+            let text = $crate::take_input(ptr, len);
+            let (n, of) = $crate::parse_pass(text.trim_end())
+                .unwrap_or_else(|| $crate::fail("host sent a bad pass line"));
+            STATE.with(|s| {
+                if let Some((task, _)) = s.borrow_mut().as_mut() {
+                    <$t as $crate::Task>::pass(task, n, of);
                 }
             });
         }
