@@ -272,7 +272,7 @@ pub fn run(o: &Options) -> Result<Summary> {
         counts: t.counts(&labels),
         labels,
         transcripts: transcripts.len(),
-        split: value_name(&split),
+        split: crate::splice::value_name(&split),
         passes,
         dropped,
         emitted,
@@ -290,12 +290,6 @@ pub fn run(o: &Options) -> Result<Summary> {
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     Ok(summary)
-}
-
-/// A choice as its flag spells it.
-fn value_name<T: clap::ValueEnum>(v: &T) -> String {
-    v.to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 fn summary_md(s: &Summary) -> String {

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::fasta::FastaReader;
 pub use crate::tables::SplitKind;
-use crate::tables::{self, Row};
+use crate::tables::{self, Row, SPLITS};
 pub use sites::NegativeKind;
 use sites::{Class, Cut, NearSites, Site, Skipped};
 
@@ -154,8 +154,6 @@ pub struct Dinucleotides {
     pub gt_at_donor_offset: f64,
     pub ag_at_acceptor_offset: f64,
 }
-
-const SPLITS: [&str; 3] = ["train", "validation", "test"];
 
 pub fn run(o: &Options) -> Result<Summary> {
     let local = Options {
@@ -299,16 +297,20 @@ pub fn run(o: &Options) -> Result<Summary> {
     let rows: Vec<Row> = windows
         .into_values()
         .flatten()
-        .map(|(s, seq)| Row {
-            start: sites::window_start(s.pos, s.plus, o.window) as u64,
-            end: sites::window_start(s.pos, s.plus, o.window) as u64 + o.window as u64,
-            plus: s.plus,
-            label: s.class as usize,
-            group: gene_of
-                .get(s.transcript.as_str())
-                .map_or_else(|| s.transcript.clone(), |g| (*g).to_owned()),
-            chrom: s.chrom,
-            seq,
+        .map(|(s, seq)| {
+            // Only windows on the sequence were cut: the start is not negative.
+            let start = sites::window_start(s.pos, s.plus, o.window) as u64;
+            Row {
+                start,
+                end: start + o.window as u64,
+                plus: s.plus,
+                label: s.class as usize,
+                group: gene_of
+                    .get(s.transcript.as_str())
+                    .map_or_else(|| s.transcript.clone(), |g| (*g).to_owned()),
+                chrom: s.chrom,
+                seq,
+            }
         })
         .collect();
     let mut dropped = tables::Dropped::default();
@@ -415,7 +417,7 @@ pub fn counts_in_words(b: &BTreeMap<String, usize>) -> String {
 }
 
 /// A choice as its flag spells it (`gene-body`, not `GeneBody`).
-fn value_name<T: clap::ValueEnum>(v: &T) -> String {
+pub fn value_name<T: clap::ValueEnum>(v: &T) -> String {
     v.to_possible_value()
         .map_or_else(String::new, |p| p.get_name().to_string())
 }
