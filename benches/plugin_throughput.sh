@@ -4,7 +4,9 @@
 # boundary under load). Prints the whole run's wall time beside the time spent inside the
 # plugin (summary.json: plugin_calls, plugin_seconds), so one sees whether the plugin is the
 # bottleneck. Then the splice-site task both ways: `splice-sites` (built in) and make-dataset
-# with plugins/splice-sites (three passes over the genome, the decoy scan inside the plugin).
+# with plugins/splice-sites (three passes over the genome, the decoy scan inside the plugin),
+# and plugins/peaks given every line of the annotation as a feature (`types=*`: annotation
+# records/s through the boundary).
 # A benchmark, not a test: timings depend on the machine (its CPU is printed).
 #
 #   benches/plugin_throughput.sh [path/to/dnabert]     (default: target/release/dnabert)
@@ -35,12 +37,15 @@ cat > "$work/many.wat" <<'WAT'
       (br_if $l (i64.lt_u (local.get $i) (i64.const 200))))))
 WAT
 release=plugins/target/wasm32-unknown-unknown/release
-for plugin in $release/promoter.wasm "$work/many.wat" $release/splice_sites.wasm; do
+for run in "$release/promoter.wasm" "$work/many.wat" "$release/splice_sites.wasm" \
+  "$release/peaks.wasm --config types=* --split random"; do
+  read -r plugin args <<<"$run"
   out="$work/out"
   rm -rf "$out"
   start=$(date +%s.%N)
+  # shellcheck disable=SC2086 # $args: the run's own flags, split on purpose
   "$bin" make-dataset --fasta "$data/grch37_chrX_1-70Mb.fa.gz" \
-    --annotation "$data/grch37_chrX_1-70Mb.gencode24.gff3" --plugin "$plugin" \
+    --annotation "$data/grch37_chrX_1-70Mb.gencode24.gff3" --plugin "$plugin" $args \
     --max-per-class 1000000 --output "$out" 2>/dev/null
   end=$(date +%s.%N)
   python3 - "$out/summary.json" "$start" "$end" "$(basename "$plugin")" <<'PY'
@@ -48,7 +53,8 @@ import json, sys
 s = json.load(open(sys.argv[1])); wall = float(sys.argv[3]) - float(sys.argv[2])
 t = s["plugin_seconds"]
 print(f"{sys.argv[4]}: run {wall:.2f} s; in the plugin {t:.3f} s ({100 * t / wall:.1f}%): "
-      f"{s['plugin_calls'] / t:.0f} calls/s, {s['emitted'] / t:.0f} windows/s emitted")
+      f"{s['plugin_calls'] / t:.0f} calls/s, {s['emitted'] / t:.0f} windows/s emitted"
+      + (f", {s['features']} annotation lines" if s.get("features") else ""))
 PY
 done
 start=$(date +%s.%N)

@@ -95,6 +95,7 @@ pub enum Command {
     /// A fine-tuning dataset from a genome, its annotation and a task plugin (WebAssembly).
     ///
     /// The plugin (docs/plugins.md; examples in plugins/) sees each transcript with its exons
+    /// (and, when it asks, the annotation's lines of the types it names: GFF3, GTF or BED)
     /// and emits labelled windows; dnabert drops windows with bases other than A/C/G/T, takes
     /// the reverse complement on the minus strand, merges duplicates, caps each label, splits
     /// (--split) by group, at random per label or by chromosome, as splice-sites does, and

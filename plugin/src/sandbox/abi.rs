@@ -10,7 +10,11 @@
 //! record      ID  LENGTH
 //! transcript  ID  GENE  STRAND(+|-)  START  END  EXONS(start-end,start-end,…)  LINE
 //! pass        N  OF
+//! feature     TYPE  STRAND(+|-|.)  START  END  LINE  ATTRIBUTES(key=value;key=value)
 //! ```
+//!
+//! `feature` lines (any GFF3/GTF/BED line: `sandbox::features`) are sent only to a plugin that
+//! asked for them with the `features` import, and only of the types it named.
 //!
 //! Exports (all plugins): `memory`; `dnabert_abi_version() -> i32` (returns 1);
 //! `dnabert_alloc(len: i32) -> i32` (room for `len` bytes the host writes its input into).
@@ -20,8 +24,11 @@
 //! `dnabert_task_record_end()` (optional: after a record's transcripts, the record still
 //! current), `dnabert_task_pass(ptr, len)` (optional: a `pass` line before each pass over the
 //! genome, when the task asked for more than one with `passes`), `dnabert_task_finish()`
-//! (optional). Region selectors: `dnabert_select_record(ptr, len)`: the
-//! `record` line, then the `transcript` lines on it when `--annotation` is given.
+//! (optional), `dnabert_task_feature(ptr, len)` (one `feature` line, after the record's
+//! transcripts; needed when the task asked for features). Region selectors:
+//! `dnabert_select_start(ptr, len)` (optional: the `--select-config` lines),
+//! `dnabert_select_record(ptr, len)`: the `record` line, then the `transcript` lines on it when
+//! `--annotation` is given, then the `feature` lines it asked for.
 //!
 //! Imports, from module `dnabert`: see [`IMPORTS`]; their host side is `sandbox::imports`.
 
@@ -34,12 +41,14 @@ pub const TASK_TRANSCRIPT: &str = "dnabert_task_transcript";
 pub const TASK_RECORD_END: &str = "dnabert_task_record_end";
 pub const TASK_PASS: &str = "dnabert_task_pass";
 pub const TASK_FINISH: &str = "dnabert_task_finish";
+pub const TASK_FEATURE: &str = "dnabert_task_feature";
+pub const SELECT_START: &str = "dnabert_select_start";
 pub const SELECT_RECORD: &str = "dnabert_select_record";
 
 pub const IMPORT_MODULE: &str = "dnabert";
 /// Every function a plugin may import.
-pub const IMPORTS: [&str; 8] = [
-    "label", "emit", "region", "sequence", "fail", "log", "cap", "passes",
+pub const IMPORTS: [&str; 9] = [
+    "label", "emit", "region", "sequence", "fail", "log", "cap", "passes", "features",
 ];
 
 /// Passes over the genome a task may ask for (a task that samples the whole genome uniformly
@@ -98,5 +107,13 @@ pub fn transcript_line(t: &crate::splice::annotation::Transcript) -> String {
         if t.plus { '+' } else { '-' },
         exons.join(","),
         t.first_line()
+    )
+}
+
+/// The `feature` line of `f`.
+pub fn feature_line(f: &super::features::Feature) -> String {
+    format!(
+        "feature\t{}\t{}\t{}\t{}\t{}\t{}\n",
+        f.kind, f.strand, f.start, f.end, f.line, f.attributes
     )
 }

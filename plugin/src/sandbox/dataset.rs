@@ -1,6 +1,7 @@
 //! `dnabert make-dataset`: a fine-tuning dataset from a genome, its annotation and a task
-//! plugin. The plugin sees each transcript (and, when it asks, the genome again in further
-//! passes) and says which windows to take and how to label them; the host cuts them (windows
+//! plugin. The plugin sees each transcript (and, when it asks, the annotation's lines of the
+//! types it names, and the genome again in further passes) and says which windows to take and
+//! how to label them; the host cuts them (windows
 //! holding anything but A/C/G/T dropped and counted, the reverse complement on the minus
 //! strand) and does the rest as `splice-sites` does (`tables`: duplicates merged, a window
 //! given two labels dropped, a seeded cap per label, a seeded split by group or at random or
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use super::features::{self, Feature};
 use super::{abi, LimitArgs, Plugin};
 use crate::fasta::FastaReader;
 use crate::splice::annotation::{self, Transcript};
@@ -23,8 +25,8 @@ pub struct Options {
     /// Genome FASTA, plain or gzip, or an https:// URL.
     #[arg(long)]
     pub fasta: PathBuf,
-    /// GFF3 or GTF annotation (.gz too), or an https:// URL: its transcripts, with their
-    /// exons, are what the plugin sees.
+    /// GFF3, GTF or BED annotation (.gz too), or an https:// URL: its transcripts, with their
+    /// exons, are what the plugin sees, and its lines of the types the plugin asks for.
     #[arg(long)]
     pub annotation: PathBuf,
     /// The task: a WebAssembly module (.wasm, or .wat text) built against docs/plugins.md.
@@ -65,6 +67,8 @@ pub struct Summary {
     pub config: Vec<String>,
     pub labels: Vec<String>,
     pub transcripts: usize,
+    /// Annotation lines streamed to the plugin (of the types it asked for).
+    pub features: usize,
     pub split: String,
     /// Passes over the genome the plugin asked for.
     pub passes: u32,
@@ -83,9 +87,11 @@ impl Options {
         let s = run(&self)?;
         let total: usize = s.counts.values().flat_map(|c| c.values()).sum();
         eprintln!(
-            "make-dataset: {total} windows of {} labels from {} transcripts into {}",
+            "make-dataset: {total} windows of {} labels from {} transcripts and {} features into \
+             {}",
             s.labels.len(),
             s.transcripts,
+            s.features,
             self.output.display()
         );
         eprintln!(
@@ -107,23 +113,15 @@ pub fn run(o: &Options) -> Result<Summary> {
         bail!("--max-per-class 0 leaves every label empty: give at least 1");
     }
     let split = SplitKind::resolve(o.split, &o.validation_chroms, &o.test_chroms)?;
-    let mut config = String::new();
-    for kv in &o.config {
-        match kv.split_once('=') {
-            Some((k, _)) if !k.trim().is_empty() && !kv.contains('\n') => {
-                config.push_str(kv);
-                config.push('\n');
-            }
-            _ => bail!("--config {kv:?}: expected KEY=VALUE on one line"),
-        }
-    }
+    let config = super::config_text("--config", &o.config)?;
     let mut plugin = Plugin::load(&o.plugin, o.limits.limits()?)?;
     let name = plugin.path().display().to_string();
-    if !plugin.exports(abi::TASK_TRANSCRIPT) {
+    if !plugin.exports(abi::TASK_TRANSCRIPT) && !plugin.exports(abi::TASK_FEATURE) {
         bail!(
-            "{name}: exports no {}: not a dataset task (a region selector is used with `embed \
-             --select`)",
-            abi::TASK_TRANSCRIPT
+            "{name}: exports neither {} nor {}: not a dataset task (a region selector is used \
+             with `embed --select`)",
+            abi::TASK_TRANSCRIPT,
+            abi::TASK_FEATURE
         );
     }
     plugin.host().declaring = true;
@@ -139,12 +137,44 @@ pub fn run(o: &Options) -> Result<Summary> {
         );
     }
     let passes = plugin.host().passes;
+    let wanted = plugin.host().features.clone();
+    let wants_features = !wanted.0.is_empty();
+    if wants_features && !plugin.exports(abi::TASK_FEATURE) {
+        bail!(
+            "{name}: asked for features but exports no {}",
+            abi::TASK_FEATURE
+        );
+    }
 
-    let (_, transcripts) = annotation::read(&annotation_path)?;
+    let (format, transcripts) = annotation::read_transcripts(&annotation_path)?;
+    if !wants_features && transcripts.is_empty() {
+        // The error splice-sites gives: this task reads transcripts only.
+        annotation::read(&annotation_path)?;
+    }
     let mut on_chrom: HashMap<&str, Vec<&Transcript>> = HashMap::new();
     for t in &transcripts {
         on_chrom.entry(t.chrom.as_str()).or_default().push(t);
     }
+    let features = if wants_features {
+        features::read(&annotation_path, &wanted)?
+    } else {
+        HashMap::new()
+    };
+    let n_features: usize = features.values().map(Vec::len).sum();
+    if transcripts.is_empty() && n_features == 0 {
+        bail!(
+            "{}: no line of the types {name} asked for ({}){}",
+            annotation_path.display(),
+            wanted.0.join(","),
+            if format == annotation::Format::Bed {
+                " (a BED line's type is `bed`)"
+            } else {
+                ""
+            }
+        );
+    }
+    let no_features: Vec<Feature> = vec![];
+    let no_transcripts: Vec<&Transcript> = vec![];
     crate::splice::check_split_chroms(
         &transcripts,
         &annotation_path,
@@ -164,14 +194,28 @@ pub fn run(o: &Options) -> Result<Summary> {
         let mut reader = FastaReader::open(&fasta)?;
         while let Some(rec) = reader.next_record() {
             let rec = rec?;
-            let Some(list) = on_chrom.get(rec.id) else {
+            let (list, feats) = (on_chrom.get(rec.id), features.get(rec.id));
+            if list.is_none() && feats.is_none() {
                 continue;
-            };
+            }
+            let list = list.unwrap_or(&no_transcripts);
+            let feats = feats.unwrap_or(&no_features);
             seen.insert(rec.id.to_owned());
             let len = rec.seq.len();
             if pass == 0 {
                 for t in list {
                     crate::splice::sites::check_inside(t, len, &annotation_path)?;
+                }
+                if let Some(f) = feats.iter().find(|f| f.end > len as u64) {
+                    bail!(
+                        "{}:{}: {} ends at {}, past the end of '{}' ({len} bases in {})",
+                        annotation_path.display(),
+                        f.line,
+                        f.kind,
+                        f.end,
+                        rec.id,
+                        fasta.display()
+                    );
                 }
             }
             plugin.host().record = Some((rec.id.to_owned(), rec.seq.to_vec()));
@@ -220,12 +264,19 @@ pub fn run(o: &Options) -> Result<Summary> {
                     t.first_line(),
                     t.id
                 );
-                plugin.call(
-                    abi::TASK_TRANSCRIPT,
-                    abi::transcript_line(t).as_bytes(),
-                    &at,
-                )?;
-                take(&mut plugin, &t.gene);
+                if plugin.exports(abi::TASK_TRANSCRIPT) {
+                    plugin.call(
+                        abi::TASK_TRANSCRIPT,
+                        abi::transcript_line(t).as_bytes(),
+                        &at,
+                    )?;
+                    take(&mut plugin, &t.gene);
+                }
+            }
+            for f in feats {
+                let at = format!("{}:{}: {}", annotation_path.display(), f.line, f.kind);
+                plugin.call(abi::TASK_FEATURE, abi::feature_line(f).as_bytes(), &at)?;
+                take(&mut plugin, &f.group(rec.id));
             }
             plugin.call_optional(abi::TASK_RECORD_END, &format!("the end of {at_record}"))?;
             take(&mut plugin, "");
@@ -238,6 +289,20 @@ pub fn run(o: &Options) -> Result<Summary> {
                 t.first_line(),
                 t.chrom,
                 t.id,
+                fasta.display()
+            );
+        }
+        if let Some((chrom, f)) = features
+            .iter()
+            .filter(|(c, _)| !seen.contains(*c))
+            .filter_map(|(c, fs)| Some((c, fs.first()?)))
+            .min_by_key(|(_, f)| f.line)
+        {
+            bail!(
+                "{}:{}: chromosome '{chrom}' ({}) is not in {}",
+                annotation_path.display(),
+                f.line,
+                f.kind,
                 fasta.display()
             );
         }
@@ -260,7 +325,8 @@ pub fn run(o: &Options) -> Result<Summary> {
     );
     if t.rows().next().is_none() {
         bail!(
-            "{name}: no window to write ({} transcripts seen; dropped: {:?})",
+            "{name}: no window to write ({} transcripts and {n_features} features seen; \
+             dropped: {:?})",
             transcripts.len(),
             dropped
         );
@@ -272,6 +338,7 @@ pub fn run(o: &Options) -> Result<Summary> {
         counts: t.counts(&labels),
         labels,
         transcripts: transcripts.len(),
+        features: n_features,
         split: crate::splice::value_name(&split),
         passes,
         dropped,
@@ -294,9 +361,14 @@ pub fn run(o: &Options) -> Result<Summary> {
 
 fn summary_md(s: &Summary) -> String {
     let mut m = format!(
-        "# Dataset from {}\n\n{} transcripts; split by {}.\n\n| split | {} |\n|---|{}\n",
+        "# Dataset from {}\n\n{} transcripts{}; split by {}.\n\n| split | {} |\n|---|{}\n",
         s.plugin,
         s.transcripts,
+        if s.features > 0 {
+            format!(", {} annotation features", s.features)
+        } else {
+            String::new()
+        },
         s.split,
         s.labels.join(" | "),
         "---|".repeat(s.labels.len())

@@ -88,6 +88,33 @@ pub fn define(linker: &mut Linker<Host>) -> Result<()> {
             }
         })
         .map_err(e)?;
+    // features(ptr, len): stream the annotation lines of these types (comma-separated, `*`
+    // for all) to the plugin; in a start export.
+    linker
+        .func_wrap(
+            m,
+            "features",
+            |mut c: Caller<'_, Host>, ptr: i32, len: i32| {
+                let list = read_str(&mut c, ptr, len)?;
+                if !c.data().declaring {
+                    return refuse(
+                        &mut c,
+                        format!("asked for features outside {TASK_START} or {SELECT_START}"),
+                    );
+                }
+                if list.contains(['\t', '\n']) || list.split(',').all(|t| t.trim().is_empty()) {
+                    return refuse(
+                        &mut c,
+                        format!(
+                            "asked for features {list:?}: give types separated by commas, or *"
+                        ),
+                    );
+                }
+                c.data_mut().features.add(&list);
+                Ok(())
+            },
+        )
+        .map_err(e)?;
     // cap(label, max): at most `max` windows of the label, a seeded sample, instead of
     // --max-per-class; at any time (the last call counts).
     linker

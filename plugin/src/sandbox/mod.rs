@@ -18,6 +18,7 @@
 
 pub mod abi;
 pub mod dataset;
+pub mod features;
 pub mod select;
 
 #[cfg(feature = "plugins")]
@@ -99,8 +100,11 @@ pub struct Host {
     pub caps: Vec<Option<usize>>,
     /// Passes over the genome (`passes`, from `dnabert_task_start`; 1 unless asked).
     pub passes: u32,
-    /// Labels (and passes) may be declared only from `dnabert_task_start`.
+    /// Labels, passes and features may be declared only from `dnabert_task_start` (features
+    /// from `dnabert_select_start` too).
     pub declaring: bool,
+    /// The feature types the plugin asked for (`features`); none unless it asks.
+    pub features: features::Wanted,
     /// The record being processed: its id and bases.
     pub record: Option<(String, Vec<u8>)>,
     /// What the plugin emitted in the call under way.
@@ -108,4 +112,19 @@ pub struct Host {
     pub regions: Vec<abi::Region>,
     /// The reason the plugin gave with `fail`, or the host's reason for a trap it raised.
     pub failure: Option<String>,
+}
+
+/// `--config KEY=VALUE` arguments as the text a plugin's start export reads: one per line.
+pub fn config_text(flag: &str, pairs: &[String]) -> Result<String> {
+    let mut config = String::new();
+    for kv in pairs {
+        match kv.split_once('=') {
+            Some((k, _)) if !k.trim().is_empty() && !kv.contains('\n') => {
+                config.push_str(kv);
+                config.push('\n');
+            }
+            _ => bail!("{flag} {kv:?}: expected KEY=VALUE on one line"),
+        }
+    }
+    Ok(config)
 }

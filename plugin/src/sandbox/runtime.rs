@@ -51,6 +51,7 @@ impl Plugin {
             caps: vec![],
             passes: 1,
             declaring: false,
+            features: Default::default(),
             record: None,
             windows: vec![],
             regions: vec![],

@@ -1,6 +1,7 @@
 //! Transcripts and their exons from a GFF3 (gene → mRNA/transcript → exon through `Parent`) or
 //! GTF (exons grouped by `transcript_id`) annotation, plain or gzip. Lines are parsed by `bio`'s
-//! GFF reader; errors name the file and line.
+//! GFF reader; errors name the file and line. A BED file (also recognised here) holds regions,
+//! not transcripts: plugins read its lines as features (`sandbox::features`).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -14,6 +15,7 @@ use bio_types::strand::Strand;
 pub enum Format {
     Gff3,
     Gtf,
+    Bed,
 }
 
 /// One transcript: exons as 1-based inclusive (start, end), sorted by start, with the line of
@@ -37,7 +39,7 @@ impl Transcript {
 }
 
 /// The file's text, gunzipped when it starts with gzip's magic bytes.
-fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     if crate::io_util::is_gzip(&bytes) {
         let mut s = String::new();
@@ -50,8 +52,10 @@ fn read_text(path: &Path) -> Result<String> {
     }
 }
 
-/// GTF when the name says so or the attributes look like `key "value";`, GFF3 otherwise.
-fn detect(path: &Path, text: &str) -> Format {
+/// By the name (.gtf, .gff3/.gff, .bed/.narrowPeak/.broadPeak, gzipped or not), else by the
+/// first data line: BED when its 2nd and 3rd columns are numbers (GFF's 2nd is the source), GTF
+/// when the attributes look like `key "value";`, GFF3 otherwise.
+pub(crate) fn detect(path: &Path, text: &str) -> Format {
     let name = path.to_string_lossy().to_lowercase();
     let name = name.trim_end_matches(".gz");
     if name.ends_with(".gtf") {
@@ -60,19 +64,54 @@ fn detect(path: &Path, text: &str) -> Format {
     if name.ends_with(".gff3") || name.ends_with(".gff") {
         return Format::Gff3;
     }
-    let first = text
-        .lines()
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty());
-    match first.and_then(|l| l.split('\t').nth(8)) {
+    if [".bed", ".narrowpeak", ".broadpeak"]
+        .iter()
+        .any(|x| name.ends_with(x))
+    {
+        return Format::Bed;
+    }
+    let first = text.lines().find(|l| {
+        !l.starts_with('#')
+            && !l.starts_with("track")
+            && !l.starts_with("browser")
+            && !l.trim().is_empty()
+    });
+    let cols: Vec<&str> = first.map(|l| l.split('\t').collect()).unwrap_or_default();
+    let number = |i: usize| cols.get(i).is_some_and(|c| c.parse::<u64>().is_ok());
+    if number(1) && number(2) {
+        return Format::Bed;
+    }
+    match cols.get(8) {
         Some(a) if a.contains('"') && !a.contains('=') => Format::Gtf,
         _ => Format::Gff3,
     }
 }
 
-/// Multi-exon and single-exon transcripts alike, in the order of the file.
+/// Multi-exon and single-exon transcripts alike, in the order of the file; an error when there
+/// are none (a BED file, a GFF without exons).
 pub fn read(path: &Path) -> Result<(Format, Vec<Transcript>)> {
+    let (format, out) = read_transcripts(path)?;
+    if format == Format::Bed {
+        bail!(
+            "{}: a BED file holds regions, not transcripts with exons: give a GFF3 or GTF \
+             annotation",
+            path.display()
+        );
+    }
+    if out.is_empty() {
+        bail!("{}: no exon features", path.display());
+    }
+    Ok((format, out))
+}
+
+/// The transcripts of `path`, none for a BED file or a GFF with no exons (plugins may read
+/// such a file's features instead).
+pub fn read_transcripts(path: &Path) -> Result<(Format, Vec<Transcript>)> {
     let text = read_text(path)?;
     let format = detect(path, &text);
+    if format == Format::Bed {
+        return Ok((format, vec![]));
+    }
     // bio's reader skips comment and blank lines; the n-th record is the n-th other line.
     let data_lines: Vec<usize> = text
         .lines()
@@ -96,8 +135,8 @@ pub fn read(path: &Path) -> Result<(Format, Vec<Transcript>)> {
         }
     }
     let kind = match format {
-        Format::Gff3 => gff::GffType::GFF3,
         Format::Gtf => gff::GffType::GTF2,
+        Format::Gff3 | Format::Bed => gff::GffType::GFF3,
     };
     let mut reader = gff::Reader::new(text.as_bytes(), kind);
     let at = |i: usize| {
@@ -136,7 +175,8 @@ pub fn read(path: &Path) -> Result<(Format, Vec<Transcript>)> {
             );
         }
         let (ids, gene): (Vec<String>, Option<String>) = match format {
-            Format::Gff3 => match attrs.get_vec("Parent") {
+            // (BED returned above.)
+            Format::Gff3 | Format::Bed => match attrs.get_vec("Parent") {
                 Some(p) => (p.clone(), None),
                 None => bail!("{}: exon with no Parent attribute", at(i)),
             },
@@ -204,9 +244,6 @@ pub fn read(path: &Path) -> Result<(Format, Vec<Transcript>)> {
             }
         }
         out.push(t);
-    }
-    if out.is_empty() {
-        bail!("{}: no exon features", path.display());
     }
     Ok((format, out))
 }

@@ -16,6 +16,7 @@ mod embed_matches_hf;
 mod finetune_predict;
 mod gpu_parity;
 mod models;
+mod plugin_features;
 mod plugins;
 mod pretrain_resume;
 mod report;

@@ -9,17 +9,17 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn mini() -> PathBuf {
+pub(crate) fn mini() -> PathBuf {
     repo().join("tests/fixtures/mini-genome")
 }
 
 /// plugins/ built for wasm32 once per test run; None (skipped, or failed in CI) without the
 /// target.
-fn built(name: &str) -> Option<PathBuf> {
+pub(crate) fn built(name: &str) -> Option<PathBuf> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let manifest = repo().join("plugins/Cargo.toml");
@@ -47,7 +47,7 @@ fn built(name: &str) -> Option<PathBuf> {
     dir.as_ref().map(|d| d.join(name))
 }
 
-fn dnabert(args: &[&str], paths: &[(&str, &Path)]) -> Output {
+pub(crate) fn dnabert(args: &[&str], paths: &[(&str, &Path)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dnabert"));
     c.args(args);
     for (flag, p) in paths {
@@ -58,7 +58,7 @@ fn dnabert(args: &[&str], paths: &[(&str, &Path)]) -> Output {
     c.output().unwrap()
 }
 
-fn make_dataset(plugin: &Path, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn make_dataset(plugin: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["make-dataset"];
     args.extend(extra);
     dnabert(
@@ -73,7 +73,7 @@ fn make_dataset(plugin: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 /// The genome's records, uppercase.
-fn genome() -> Vec<(String, Vec<u8>)> {
+pub(crate) fn genome() -> Vec<(String, Vec<u8>)> {
     let text = std::fs::read_to_string(mini().join("genome.fa")).unwrap();
     let mut out: Vec<(String, Vec<u8>)> = vec![];
     for line in text.lines() {
@@ -86,7 +86,7 @@ fn genome() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn revcomp(s: &[u8]) -> Vec<u8> {
+pub(crate) fn revcomp(s: &[u8]) -> Vec<u8> {
     s.iter()
         .rev()
         .map(|b| match b {
@@ -100,7 +100,7 @@ fn revcomp(s: &[u8]) -> Vec<u8> {
 }
 
 /// Every row of the three tables, as (chrom, start, end, strand, class, sequence).
-fn rows(out: &Path) -> Vec<[String; 6]> {
+pub(crate) fn rows(out: &Path) -> Vec<[String; 6]> {
     let mut all = vec![];
     for split in ["train", "validation", "test"] {
         let text = std::fs::read_to_string(out.join(format!("{split}.tsv"))).unwrap();
@@ -177,7 +177,7 @@ fn the_promoter_task_gives_the_hand_checked_windows() {
 }
 
 /// The index lines of an embed run, as (seq_id, start, end).
-fn index(prefix: &Path) -> Vec<(String, u64, u64)> {
+pub(crate) fn index(prefix: &Path) -> Vec<(String, u64, u64)> {
     read_tsv(&prefix.with_extension("tsv"))
         .into_iter()
         .map(|(id, start, end, _)| (id, start as u64, end as u64))
@@ -269,7 +269,7 @@ fn the_wat_selector_takes_the_first_10_kb_of_each_record() {
 
 /// A minimal task in WAT around `body` (the body of dnabert_task_transcript), with `extra`
 /// module fields.
-fn wat_task(imports: &str, body: &str, extra: &str) -> String {
+pub(crate) fn wat_task(imports: &str, body: &str, extra: &str) -> String {
     format!(
         r#"(module
   (import "dnabert" "label" (func $label (param i32 i32) (result i32)))
@@ -288,7 +288,7 @@ fn wat_task(imports: &str, body: &str, extra: &str) -> String {
 
 /// Runs make-dataset with a hostile plugin: it must fail within `within`, naming `expect`,
 /// with no panic and no output.
-fn refused(wat: &str, extra: &[&str], expect: &[&str], within: Duration) {
+pub(crate) fn refused(wat: &str, extra: &[&str], expect: &[&str], within: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("hostile.wat");
     std::fs::write(&plugin, wat).unwrap();

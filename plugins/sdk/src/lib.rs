@@ -26,6 +26,7 @@ mod host {
         pub fn log(ptr: *const u8, len: usize);
         pub fn cap(label: i32, max: i64);
         pub fn passes(n: i32);
+        pub fn features(ptr: *const u8, len: usize);
     }
 }
 
@@ -52,6 +53,13 @@ pub fn cap(label: Label, max: u64) {
 /// genome before they choose (a uniform sample over every chromosome).
 pub fn passes(n: u32) {
     unsafe { host::passes(n as i32) }
+}
+
+/// Asks the host to send the annotation's lines of these types (comma-separated GFF types
+/// such as `"CDS,five_prime_UTR"`, `bed` for a BED file's lines, `*` for all) to
+/// [`Task::feature`] or [`Select::features`]; only from [`Task::start`] or [`Select::start`].
+pub fn features(types: &str) {
+    unsafe { host::features(types.as_ptr(), types.len()) }
 }
 
 /// Emits the window `[start, end)` of the current record with `label`; on the minus strand the
@@ -111,6 +119,11 @@ impl Config {
     }
 
     /// A number parameter, or `default`; a value that is not a number ends the run.
+    /// A text parameter, or `default`.
+    pub fn text<'a>(&'a self, key: &str, default: &'a str) -> &'a str {
+        self.0.get(key).map_or(default, String::as_str)
+    }
+
     pub fn number(&self, key: &str, default: u64) -> u64 {
         match self.0.get(key) {
             None => default,
@@ -139,6 +152,74 @@ pub struct Transcript {
     pub exons: Vec<(u64, u64)>,
     /// The annotation line it was read from.
     pub line: u64,
+}
+
+/// A line of the annotation (GFF3, GTF or BED) of a type the plugin asked for.
+#[derive(Debug, Clone)]
+pub struct Feature {
+    /// GFF's type column (`gene`, `CDS`, …); `bed` for a BED line.
+    pub kind: String,
+    /// `+`, `-` or `.` (none).
+    pub strand: char,
+    pub start: u64,
+    pub end: u64,
+    /// The annotation line.
+    pub line: u64,
+    /// GFF3-style `key=value;key=value` (a GTF's pairs and a BED's name, score, col7, … too).
+    pub attributes: String,
+}
+
+impl Feature {
+    /// true unless on the minus strand.
+    pub fn plus(&self) -> bool {
+        self.strand != '-'
+    }
+
+    /// An attribute's value, GFF3's `%XX` escapes decoded.
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        self.attributes
+            .split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| percent_decode(v))
+    }
+}
+
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(x)) => {
+                out.push(x);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn parse_feature(line: &str) -> Option<Feature> {
+    let f: Vec<&str> = line.splitn(7, '\t').collect();
+    match f.as_slice() {
+        ["feature", kind, strand, start, end, at, attributes] => Some(Feature {
+            kind: (*kind).to_owned(),
+            strand: strand.chars().next().unwrap_or('.'),
+            start: number(start),
+            end: number(end),
+            line: number(at),
+            attributes: (*attributes).to_owned(),
+        }),
+        _ => None,
+    }
 }
 
 fn number(s: &str) -> u64 {
@@ -196,13 +277,27 @@ pub trait Task {
     fn record_end(&mut self, _record: &Record) {}
     /// Called before pass `n` (from 0) of `of`, when the task asked for [`passes`].
     fn pass(&mut self, _n: u32, _of: u32) {}
+    /// Each annotation line of the types asked for with [`features`], after the record's
+    /// transcripts, in the file's order. An `emit` here without a group is grouped by the
+    /// feature's gene_id, ID, Parent or BED name, else its own span.
+    fn feature(&mut self, _f: &Feature, _record: &Record) {}
     fn finish(&mut self) {}
 }
 
 /// A region selector.
 pub trait Select {
     fn new() -> Self;
+    /// From the `--select-config` parameters; ask for [`features`] here.
+    fn start(_config: &Config) -> Self
+    where
+        Self: Sized,
+    {
+        Self::new()
+    }
     fn record(&mut self, record: &Record, transcripts: &[Transcript]);
+    /// After [`Select::record`]: the record's annotation lines of the types asked for with
+    /// [`features`], in the file's order.
+    fn features(&mut self, _record: &Record, _features: &[Feature]) {}
 }
 
 /// Takes back the input the host wrote at `ptr` (allocated by `dnabert_alloc`).
@@ -301,6 +396,17 @@ macro_rules! task {
             });
         }
         #[no_mangle]
+        pub unsafe extern "C" fn dnabert_task_feature(ptr: *mut u8, len: usize) {
+            let text = $crate::take_input(ptr, len);
+            let f = $crate::parse_feature(text.trim_end_matches('\n'))
+                .unwrap_or_else(|| $crate::fail("host sent a bad feature line"));
+            STATE.with(|s| {
+                if let Some((task, record)) = s.borrow_mut().as_mut() {
+                    <$t as $crate::Task>::feature(task, &f, record);
+                }
+            });
+        }
+        #[no_mangle]
         pub extern "C" fn dnabert_task_finish() {
             STATE.with(|s| {
                 if let Some((task, _)) = s.borrow_mut().as_mut() {
@@ -320,6 +426,13 @@ macro_rules! select {
             static STATE: ::std::cell::RefCell<Option<$s>> = const { ::std::cell::RefCell::new(None) };
         }
         #[no_mangle]
+        pub unsafe extern "C" fn dnabert_select_start(ptr: *mut u8, len: usize) {
+            $crate::panics_fail();
+            let text = $crate::take_input(ptr, len);
+            let sel = <$s as $crate::Select>::start(&$crate::Config::parse(&text));
+            STATE.with(|s| *s.borrow_mut() = Some(sel));
+        }
+        #[no_mangle]
         pub unsafe extern "C" fn dnabert_select_record(ptr: *mut u8, len: usize) {
             $crate::panics_fail();
             let text = $crate::take_input(ptr, len);
@@ -328,12 +441,21 @@ macro_rules! select {
                 .next()
                 .and_then($crate::parse_record)
                 .unwrap_or_else(|| $crate::fail("host sent a bad record line"));
-            let transcripts: Vec<$crate::Transcript> =
-                lines.filter_map($crate::parse_transcript).collect();
+            let (mut transcripts, mut features) = (vec![], vec![]);
+            for l in lines {
+                if let Some(t) = $crate::parse_transcript(l) {
+                    transcripts.push(t);
+                } else if let Some(f) = $crate::parse_feature(l) {
+                    features.push(f);
+                }
+            }
             STATE.with(|s| {
                 let mut s = s.borrow_mut();
                 let sel = s.get_or_insert_with(<$s as $crate::Select>::new);
                 <$s as $crate::Select>::record(sel, &record, &transcripts);
+                if !features.is_empty() {
+                    <$s as $crate::Select>::features(sel, &record, &features);
+                }
             });
         }
     };

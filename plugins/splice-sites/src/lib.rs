@@ -90,7 +90,10 @@ impl Task for Splice {
         Splice {
             w,
             max_per_class: config.number("max_per_class", 10_000),
-            negatives: config.0.get("negatives").map(|_| config.number("negatives", 0)),
+            negatives: config
+                .0
+                .get("negatives")
+                .map(|_| config.number("negatives", 0)),
             kind,
             margin: config.number("margin", 50),
             seed: config.number("seed", 0),
@@ -295,8 +298,9 @@ impl Splice {
                     continue;
                 }
                 let kind = if donor_like { 0 } else { 1 };
-                self.decoys
-                    .offer(kind, || (record.id.clone(), (pos, plus, NEITHER, gene.clone())));
+                self.decoys.offer(kind, || {
+                    (record.id.clone(), (pos, plus, NEITHER, gene.clone()))
+                });
             }
         }
     }
@@ -336,9 +340,11 @@ fn true_sites(transcripts: &[Tx]) -> BTreeMap<(String, u64, bool), (usize, Strin
             };
             for (pos, class) in [(donor, DONOR), (acceptor, ACCEPTOR)] {
                 let Some(pos) = pos else { continue };
-                let e = seen
-                    .entry((t.chrom.clone(), pos, t.plus))
-                    .or_insert((class, t.gene.clone(), false));
+                let e = seen.entry((t.chrom.clone(), pos, t.plus)).or_insert((
+                    class,
+                    t.gene.clone(),
+                    false,
+                ));
                 if e.0 != class {
                     e.2 = true;
                 }
