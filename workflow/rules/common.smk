@@ -1,4 +1,5 @@
 # What the rules share: the config, validated, and the paths every rule derives from it.
+import csv
 import os
 import re
 
@@ -28,12 +29,100 @@ def required(key, who):
     return value
 
 
+def read_samples(path):
+    """The genomes of a sample sheet: CSV id,genome[,annotation], one genome per row, paths
+    relative to the sheet (the Nextflow pipeline's --input, read the same way). Every problem
+    is named with the sheet's line, before any job starts."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        raise WorkflowError(f"config `samples`: cannot read {path}: {e.strerror}")
+    if not rows:
+        raise WorkflowError(
+            f"{path}: empty sample sheet (header id,genome[,annotation] and a row per genome)"
+        )
+    header = [c.strip() for c in rows[0]]
+    if not {"id", "genome"} <= set(header) or set(header) - {
+        "id",
+        "genome",
+        "annotation",
+    }:
+        raise WorkflowError(
+            f"{path}:1: the header must be id,genome[,annotation], not '{','.join(rows[0])}'"
+        )
+    base = os.path.dirname(os.path.abspath(path))
+    samples = {}
+    for i, cells in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise WorkflowError(
+                f"{path}:{i}: {len(cells)} fields, the header has {len(header)}"
+            )
+        row = dict(zip(header, (c.strip() for c in cells)))
+        sample = row["id"]
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", sample):
+            raise WorkflowError(
+                f"{path}:{i}: id '{sample}' must be letters, digits, '.', '_' or '-' "
+                "(it names the outputs)"
+            )
+        if sample in samples:
+            raise WorkflowError(
+                f"{path}:{i}: id '{sample}' is also on line {samples[sample]['line']}"
+            )
+        entry = {"line": i, "where": f"{path}:{i}"}
+        for kind in ("genome", "annotation"):
+            value = row.get(kind, "")
+            if not value:
+                if kind == "genome":
+                    raise WorkflowError(f"{path}:{i}: no genome")
+                entry[kind] = None
+                continue
+            full = os.path.join(base, value)  # an absolute value stays as it is
+            if not os.path.exists(full):
+                raise WorkflowError(f"{path}:{i}: {kind} {value} does not exist")
+            entry[kind] = full
+        samples[sample] = entry
+    if not samples:
+        raise WorkflowError(f"{path}: no rows under the header")
+    return samples
+
+
+# The genomes the targets run on: the sample sheet's rows, or config `genome` as `id`.
+SAMPLES = (
+    read_samples(config["samples"])
+    if config.get("samples")
+    else {ID: {"genome": None, "annotation": None, "where": None}}
+)
+
+
+wildcard_constraints:
+    sample="|".join(re.escape(s) for s in SAMPLES),
+
+
+def each(pattern):
+    """`pattern` (a rule's output, with {sample}) for every sample."""
+    return expand(pattern, sample=list(SAMPLES))
+
+
 def genome(wildcards):
+    sample = SAMPLES[wildcards.sample]
+    if sample["where"]:
+        return sample["genome"]
     return required("genome", "every target needs it")
 
 
 def annotation(wildcards):
-    return required("annotation", "the finetune and dataset targets need it")
+    sample = SAMPLES[wildcards.sample]
+    if not sample["where"]:
+        return required("annotation", "the finetune and dataset targets need it")
+    if not sample["annotation"]:
+        raise WorkflowError(
+            f"{sample['where']}: sample '{wildcards.sample}' has no annotation, and the "
+            "finetune and dataset targets need one"
+        )
+    return sample["annotation"]
 
 
 def dataset_plugin(wildcards):
@@ -68,10 +157,12 @@ MODEL = (
 
 def embed_parts(wildcards):
     """The per-chunk outputs, once split_fasta has said which chunks there are."""
-    chunks_dir = checkpoints.split_fasta.get().output[0]
+    chunks_dir = checkpoints.split_fasta.get(sample=wildcards.sample).output[0]
     chunks = sorted(glob_wildcards(os.path.join(chunks_dir, "{chunk}.fa")).chunk)
     return expand(
-        f"{OUT}/embed_chunks/{ID}/{{chunk}}.{{ext}}", chunk=chunks, ext=["npy", "tsv"]
+        f"{OUT}/embed_chunks/{wildcards.sample}/{{chunk}}.{{ext}}",
+        chunk=chunks,
+        ext=["npy", "tsv"],
     )
 
 

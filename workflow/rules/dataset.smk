@@ -7,12 +7,12 @@ rule make_dataset:
         annotation=annotation,
         plugin=dataset_plugin,
     output:
-        train=f"{OUT}/dataset/{ID}/train.tsv",
-        validation=f"{OUT}/dataset/{ID}/validation.tsv",
-        test=f"{OUT}/dataset/{ID}/test.tsv",
-        summary=f"{OUT}/dataset/{ID}/summary.json",
+        train=f"{OUT}/dataset/{{sample}}/train.tsv",
+        validation=f"{OUT}/dataset/{{sample}}/validation.tsv",
+        test=f"{OUT}/dataset/{{sample}}/test.tsv",
+        summary=f"{OUT}/dataset/{{sample}}/summary.json",
     log:
-        f"{OUT}/logs/make_dataset.{ID}.log",
+        f"{OUT}/logs/make_dataset.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         dir=lambda wc, output: os.path.dirname(output.summary),
@@ -27,4 +27,4 @@ rule make_dataset:
 
 rule dataset:
     input:
-        rules.make_dataset.output,
+        each(rules.make_dataset.output),

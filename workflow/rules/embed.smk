@@ -1,13 +1,14 @@
-# Scatter a genome into chunks, embed each chunk as its own job, gather one .npy + .tsv.
+# Scatter each genome into chunks, embed each chunk as its own job, gather one .npy + .tsv per
+# genome (each sample of config `samples`, or config `genome` as `id`).
 
 
 checkpoint split_fasta:
     input:
         genome=genome,
     output:
-        directory(f"{OUT}/chunks/{ID}"),
+        directory(f"{OUT}/chunks/{{sample}}"),
     log:
-        f"{OUT}/logs/split_fasta.{ID}.log",
+        f"{OUT}/logs/split_fasta.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         chunk_bases=config["embed"]["chunk_bases"],
@@ -18,15 +19,15 @@ checkpoint split_fasta:
 
 rule embed_chunk:
     input:
-        fasta=f"{OUT}/chunks/{ID}/{{chunk}}.fa",
+        fasta=f"{OUT}/chunks/{{sample}}/{{chunk}}.fa",
         model=MODEL,
         select=optional(config["embed"].get("select")),
         select_annotation=optional(config["embed"].get("select_annotation")),
     output:
-        npy=f"{OUT}/embed_chunks/{ID}/{{chunk}}.npy",
-        tsv=f"{OUT}/embed_chunks/{ID}/{{chunk}}.tsv",
+        npy=f"{OUT}/embed_chunks/{{sample}}/{{chunk}}.npy",
+        tsv=f"{OUT}/embed_chunks/{{sample}}/{{chunk}}.tsv",
     log:
-        f"{OUT}/logs/embed.{ID}.{{chunk}}.log",
+        f"{OUT}/logs/embed.{{sample}}.{{chunk}}.log",
     threads: config["embed"]["threads"]
     resources:
         mem_mb=config["embed"]["mem_mb"],
@@ -52,17 +53,17 @@ rule embed_chunk:
 
 rule gather_embeddings:
     input:
-        chunks=f"{OUT}/chunks/{ID}",
+        chunks=f"{OUT}/chunks/{{sample}}",
         parts=embed_parts,
     output:
-        npy=f"{OUT}/embeddings/{ID}.npy",
+        npy=f"{OUT}/embeddings/{{sample}}.npy",
         tsv=report(
-            f"{OUT}/embeddings/{ID}.tsv",
+            f"{OUT}/embeddings/{{sample}}.tsv",
             caption="../report/embeddings.rst",
             category="Embeddings",
         ),
     log:
-        f"{OUT}/logs/gather_embeddings.{ID}.log",
+        f"{OUT}/logs/gather_embeddings.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         prefix=lambda wc, output: output.npy.removesuffix(".npy"),
@@ -77,16 +78,16 @@ rule embed_report:
         tsv=rules.gather_embeddings.output.tsv,
     output:
         html=report(
-            f"{OUT}/report/{ID}_embed/report.html",
+            f"{OUT}/report/{{sample}}_embed/report.html",
             caption="../report/dnabert_report.rst",
             category="Embeddings",
         ),
     log:
-        f"{OUT}/logs/embed_report.{ID}.log",
+        f"{OUT}/logs/embed_report.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         dir=lambda wc, output: os.path.dirname(output.html),
-        title=f"DNABERT embed: {ID}",
+        title=lambda wc: f"DNABERT embed: {wc.sample}",
     shell:
         "{params.dnabert} report {input.npy} --output {params.dir}"
         " --title '{params.title}' > {log} 2>&1"
@@ -94,6 +95,5 @@ rule embed_report:
 
 rule embed:
     input:
-        f"{OUT}/embeddings/{ID}.npy",
-        f"{OUT}/embeddings/{ID}.tsv",
-        rules.embed_report.output,
+        each(rules.gather_embeddings.output),
+        each(rules.embed_report.output),

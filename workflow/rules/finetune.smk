@@ -6,12 +6,12 @@ rule splice_sites:
         genome=genome,
         annotation=annotation,
     output:
-        train=f"{OUT}/splice_sites/{ID}/train.tsv",
-        validation=f"{OUT}/splice_sites/{ID}/validation.tsv",
-        test=f"{OUT}/splice_sites/{ID}/test.tsv",
-        summary=f"{OUT}/splice_sites/{ID}/summary.json",
+        train=f"{OUT}/splice_sites/{{sample}}/train.tsv",
+        validation=f"{OUT}/splice_sites/{{sample}}/validation.tsv",
+        test=f"{OUT}/splice_sites/{{sample}}/test.tsv",
+        summary=f"{OUT}/splice_sites/{{sample}}/summary.json",
     log:
-        f"{OUT}/logs/splice_sites.{ID}.log",
+        f"{OUT}/logs/splice_sites.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         dir=lambda wc, output: os.path.dirname(output.summary),
@@ -31,15 +31,15 @@ rule finetune_model:
         model=MODEL,
         config=run_config("finetune", "finetune-splice.yaml"),
     output:
-        model=directory(f"{OUT}/finetune/{ID}/model"),
-        predictions=f"{OUT}/finetune/{ID}/test_predictions.tsv",
+        model=directory(f"{OUT}/finetune/{{sample}}/model"),
+        predictions=f"{OUT}/finetune/{{sample}}/test_predictions.tsv",
         metrics=report(
-            f"{OUT}/finetune/{ID}/metrics.json",
+            f"{OUT}/finetune/{{sample}}/metrics.json",
             caption="../report/finetune.rst",
             category="Splice sites",
         ),
     log:
-        f"{OUT}/logs/finetune.{ID}.log",
+        f"{OUT}/logs/finetune.{{sample}}.log",
     threads: config["finetune"]["threads"]
     resources:
         mem_mb=config["finetune"]["mem_mb"],
@@ -59,14 +59,14 @@ rule splice_report:
         train=rules.splice_sites.output.train,
         test=rules.splice_sites.output.test,
     output:
-        json=f"{OUT}/finetune/{ID}_splice_report.json",
+        json=f"{OUT}/finetune/{{sample}}_splice_report.json",
         md=report(
-            f"{OUT}/finetune/{ID}_splice_report.md",
+            f"{OUT}/finetune/{{sample}}_splice_report.md",
             caption="../report/splice.rst",
             category="Splice sites",
         ),
     log:
-        f"{OUT}/logs/splice_report.{ID}.log",
+        f"{OUT}/logs/splice_report.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         prefix=lambda wc, output: output.json.removesuffix(".json"),
@@ -81,17 +81,17 @@ rule finetune_report:
         splice=rules.splice_report.output.json,
     output:
         html=report(
-            f"{OUT}/report/{ID}_finetune/report.html",
+            f"{OUT}/report/{{sample}}_finetune/report.html",
             caption="../report/dnabert_report.rst",
             category="Splice sites",
         ),
     log:
-        f"{OUT}/logs/finetune_report.{ID}.log",
+        f"{OUT}/logs/finetune_report.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         run=lambda wc, input: os.path.dirname(input.metrics),
         dir=lambda wc, output: os.path.dirname(output.html),
-        title=f"DNABERT finetune: {ID}",
+        title=lambda wc: f"DNABERT finetune: {wc.sample}",
     shell:
         "{params.dnabert} report {params.run} {input.splice} --output {params.dir}"
         " --title '{params.title}' > {log} 2>&1"
@@ -99,5 +99,5 @@ rule finetune_report:
 
 rule finetune:
     input:
-        rules.splice_report.output,
-        rules.finetune_report.output,
+        each(rules.splice_report.output),
+        each(rules.finetune_report.output),

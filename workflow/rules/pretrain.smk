@@ -8,14 +8,14 @@ rule pretrain_model:
         genome=genome,
         config=run_config("pretrain", "pretrain.yaml"),
     output:
-        model=directory(f"{OUT}/pretrain/{ID}/model"),
+        model=directory(f"{OUT}/pretrain/{{sample}}/model"),
         metrics=report(
-            f"{OUT}/pretrain/{ID}/metrics.jsonl",
+            f"{OUT}/pretrain/{{sample}}/metrics.jsonl",
             caption="../report/pretrain.rst",
             category="Pretraining",
         ),
     log:
-        f"{OUT}/logs/pretrain.{ID}.log",
+        f"{OUT}/logs/pretrain.{{sample}}.log",
     threads: config["pretrain"]["threads"]
     resources:
         mem_mb=config["pretrain"]["mem_mb"],
@@ -39,17 +39,17 @@ rule pretrain_report:
         metrics=rules.pretrain_model.output.metrics,
     output:
         html=report(
-            f"{OUT}/report/{ID}_pretrain/report.html",
+            f"{OUT}/report/{{sample}}_pretrain/report.html",
             caption="../report/dnabert_report.rst",
             category="Pretraining",
         ),
     log:
-        f"{OUT}/logs/pretrain_report.{ID}.log",
+        f"{OUT}/logs/pretrain_report.{{sample}}.log",
     params:
         dnabert=config["dnabert"],
         run=lambda wc, input: os.path.dirname(input.metrics),
         dir=lambda wc, output: os.path.dirname(output.html),
-        title=f"DNABERT pretrain: {ID}",
+        title=lambda wc: f"DNABERT pretrain: {wc.sample}",
     shell:
         "{params.dnabert} report {params.run} --output {params.dir}"
         " --title '{params.title}' > {log} 2>&1"
@@ -57,5 +57,5 @@ rule pretrain_report:
 
 rule pretrain:
     input:
-        f"{OUT}/pretrain/{ID}/model",
-        rules.pretrain_report.output,
+        each(rules.pretrain_model.output.model),
+        each(rules.pretrain_report.output),

@@ -353,6 +353,67 @@ fn snakemake_every_target_matches_the_by_hand_run() {
 /// run on .test as the catalog does), snakefmt-formatted, and each target asking only for what
 /// it needs: embed runs with no annotation, finetune without one says which key to set, and
 /// a run with no genome says so before any job starts.
+/// The Snakemake workflow reads the same sample sheet as the Nextflow pipeline: each genome
+/// embedded as a single run of it would be; a bad sheet, or a row without the annotation a
+/// target needs, is named with its line before any job runs.
+#[test]
+fn snakemake_sample_sheet_embeds_every_genome() {
+    let Some(smk) = engine("snakemake") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let genome = repo().join("tests/fixtures/mini-genome/genome.fa");
+    let sheets = dir.path().join("sheets");
+    std::fs::create_dir_all(&sheets).unwrap();
+    std::fs::copy(&genome, sheets.join("g.fa")).unwrap();
+    let sheet = sheets.join("samples.csv");
+    std::fs::write(
+        &sheet,
+        format!(
+            "id,genome,annotation\nalpha,g.fa,\nbeta,{},\n",
+            genome.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let samples = format!("samples={}", sheet.display());
+    run(&mut snakemake(
+        &smk,
+        &out,
+        &[&samples, "--cores", "2", "embed"],
+    ));
+    let want = std::fs::read(by_hand().join("embeddings/genome.npy")).unwrap();
+    for id in ["alpha", "beta"] {
+        let got = std::fs::read(out.join(format!("embeddings/{id}.npy"))).unwrap();
+        assert!(got == want, "{id}.npy differs from the by-hand run");
+        assert!(out.join(format!("report/{id}_embed/report.html")).exists());
+    }
+    assert!(!out.join("embeddings/genome.npy").exists());
+    let text = run_failing(&mut snakemake(&smk, &out, &[&samples, "-n", "finetune"]));
+    assert!(
+        text.contains("samples.csv:2: sample 'alpha' has no annotation"),
+        "{text}"
+    );
+    for (bad, expect) in [
+        (
+            "id,genome\nalpha,g.fa\nalpha,g.fa\n",
+            "samples.csv:3: id 'alpha' is also on line 2",
+        ),
+        (
+            "id,genome\nalpha,missing.fa\n",
+            "samples.csv:2: genome missing.fa does not exist",
+        ),
+        (
+            "id,fasta\nalpha,g.fa\n",
+            "samples.csv:1: the header must be",
+        ),
+    ] {
+        std::fs::write(&sheet, bad).unwrap();
+        let text = run_failing(&mut snakemake(&smk, &out, &[&samples, "-n", "embed"]));
+        assert!(text.contains(expect), "should say {expect:?}: {text}");
+    }
+}
+
 #[test]
 fn snakemake_lint_snakefmt_and_per_target_inputs() {
     let (Some(smk), Some(fmt)) = (engine("snakemake"), engine("snakefmt")) else {
