@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::plugins::{built, dnabert, genome, index, mini, refused, revcomp, rows, wat_task};
+use super::plugins::{
+    built, dnabert, genome, index, merged, mini, refused, revcomp, rows, wat_task,
+};
 
 /// Peaks on the mini genome (chr1 40 kb, chr2 24 kb): a narrowPeak line with a summit, a BED3
 /// line and a minus-strand BED6 line.
@@ -121,7 +123,7 @@ fn exons(flank: u64) -> Vec<(String, u64, u64)> {
     let gff = std::fs::read_to_string(mini().join("annotation.gff3")).unwrap();
     let mut want = vec![];
     for (chrom, seq) in &g {
-        let mut v: Vec<(u64, u64)> = gff
+        let v: Vec<(u64, u64)> = gff
             .lines()
             .map(|l| l.split('\t').collect::<Vec<_>>())
             .filter(|f| f.len() == 9 && f[0] == chrom && f[2] == "exon")
@@ -133,15 +135,7 @@ fn exons(flank: u64) -> Vec<(String, u64, u64)> {
                 )
             })
             .collect();
-        v.sort();
-        let mut merged: Vec<(u64, u64)> = vec![];
-        for (s, e) in v {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        want.extend(merged.into_iter().map(|(s, e)| (chrom.clone(), s, e)));
+        want.extend(merged(v).into_iter().map(|(s, e)| (chrom.clone(), s, e)));
     }
     want
 }

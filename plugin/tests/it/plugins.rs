@@ -176,6 +176,20 @@ fn the_promoter_task_gives_the_hand_checked_windows() {
     assert!(rows(&wide).iter().all(|r| r[5].len() == 100));
 }
 
+/// Spans sorted and overlapping ones merged: the tests' own reference for the selectors'
+/// merging.
+pub(crate) fn merged(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    v.sort();
+    let mut out: Vec<(u64, u64)> = vec![];
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
 /// The index lines of an embed run, as (seq_id, start, end).
 pub(crate) fn index(prefix: &Path) -> Vec<(String, u64, u64)> {
     read_tsv(&prefix.with_extension("tsv"))
@@ -229,16 +243,8 @@ fn the_promoter_selector_embeds_only_promoters_at_their_coordinates() {
             .or_default()
             .push((tss.saturating_sub(1000), (tss + 1000).min(len(f[0]))));
     }
-    for (chrom, mut v) in spans {
-        v.sort();
-        let mut merged: Vec<(u64, u64)> = vec![];
-        for (s, e) in v {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        want.extend(merged.into_iter().map(|(s, e)| (chrom.clone(), s, e)));
+    for (chrom, v) in spans {
+        want.extend(merged(v).into_iter().map(|(s, e)| (chrom.clone(), s, e)));
     }
     // FASTA order: chr1, chr2 (chrM has no transcript).
     assert!(!want.is_empty());

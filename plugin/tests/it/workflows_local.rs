@@ -5,7 +5,7 @@
 
 use crate::common::standin;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -168,14 +168,11 @@ fn nextflow_checks_parameters_before_any_task_and_main_nf_runs_each_step() {
     }
 }
 
-/// A sample sheet embeds each of its genomes in one run (paths relative to the sheet or
-/// absolute), each as a single `embed` of it would; a bad sheet is named with its line.
-#[test]
-fn nextflow_sample_sheet_embeds_every_genome() {
-    let Some(nf) = engine("nextflow") else { return };
-    let dir = tempfile::tempdir().unwrap();
+/// `dir/sheets/samples.csv`: the mini genome twice, as alpha (a copy beside the sheet, by a
+/// relative path) and beta (by its absolute path), neither with an annotation.
+fn two_genome_sheet(dir: &Path) -> PathBuf {
     let genome = repo().join("tests/fixtures/mini-genome/genome.fa");
-    let sheets = dir.path().join("sheets");
+    let sheets = dir.join("sheets");
     std::fs::create_dir_all(&sheets).unwrap();
     std::fs::copy(&genome, sheets.join("g.fa")).unwrap();
     let sheet = sheets.join("samples.csv");
@@ -187,6 +184,16 @@ fn nextflow_sample_sheet_embeds_every_genome() {
         ),
     )
     .unwrap();
+    sheet
+}
+
+/// A sample sheet embeds each of its genomes in one run (paths relative to the sheet or
+/// absolute), each as a single `embed` of it would; a bad sheet is named with its line.
+#[test]
+fn nextflow_sample_sheet_embeds_every_genome() {
+    let Some(nf) = engine("nextflow") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = two_genome_sheet(dir.path());
     run(&mut nextflow(
         dir.path(),
         &nf,
@@ -362,19 +369,7 @@ fn snakemake_sample_sheet_embeds_every_genome() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let genome = repo().join("tests/fixtures/mini-genome/genome.fa");
-    let sheets = dir.path().join("sheets");
-    std::fs::create_dir_all(&sheets).unwrap();
-    std::fs::copy(&genome, sheets.join("g.fa")).unwrap();
-    let sheet = sheets.join("samples.csv");
-    std::fs::write(
-        &sheet,
-        format!(
-            "id,genome,annotation\nalpha,g.fa,\nbeta,{},\n",
-            genome.display()
-        ),
-    )
-    .unwrap();
+    let sheet = two_genome_sheet(dir.path());
     let out = dir.path().join("out");
     let samples = format!("samples={}", sheet.display());
     run(&mut snakemake(

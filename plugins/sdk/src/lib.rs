@@ -92,6 +92,24 @@ pub fn sequence(start: u64, end: u64) -> Vec<u8> {
     out
 }
 
+/// Chooses each of `spans` (cut to `[0, len)`) as a region, sorted and with overlapping or
+/// touching spans merged into one, so no base is embedded twice.
+pub fn regions_merged(mut spans: Vec<(u64, u64)>, len: u64) {
+    spans.iter_mut().for_each(|s| s.1 = s.1.min(len));
+    spans.retain(|(s, e)| s < e);
+    spans.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = vec![];
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    for (s, e) in merged {
+        region(s, e);
+    }
+}
+
 /// Ends the run with `message` (the host names the plugin and the annotation line).
 pub fn fail(message: &str) -> ! {
     unsafe { host::fail(message.as_ptr(), message.len()) };

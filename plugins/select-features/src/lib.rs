@@ -4,7 +4,7 @@
 //!
 //! `embed --select select_features.wasm --annotation A --select-config types=exon
 //! --select-config flank=0` (the defaults).
-use dnabert_plugin::{features, region, Config, Feature, Record, Select, Transcript};
+use dnabert_plugin::{features, regions_merged, Config, Feature, Record, Select, Transcript};
 
 struct Features {
     flank: u64,
@@ -25,25 +25,16 @@ impl Select for Features {
     fn record(&mut self, _record: &Record, _transcripts: &[Transcript]) {}
 
     fn features(&mut self, record: &Record, list: &[Feature]) {
-        let mut spans: Vec<(u64, u64)> = list
+        let spans = list
             .iter()
             .map(|f| {
-                let end = f.end.saturating_add(self.flank).min(record.len);
-                (f.start.saturating_sub(self.flank), end)
+                (
+                    f.start.saturating_sub(self.flank),
+                    f.end.saturating_add(self.flank),
+                )
             })
-            .filter(|(s, e)| s < e)
             .collect();
-        spans.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = vec![];
-        for (s, e) in spans {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        for (s, e) in merged {
-            region(s, e);
-        }
+        regions_merged(spans, record.len);
     }
 }
 
