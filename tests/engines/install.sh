@@ -33,25 +33,7 @@ python3 -m venv "$dir/multiqc"
 ln -sf "$dir/multiqc/bin/multiqc" "$dir/bin/"
 
 echo "== Nextflow (Maven Central) -> $dir/nextflow.classpath"
-mvn --batch-mode --quiet -f "$repo/tests/engines/nextflow-pom.xml" \
-  dependency:build-classpath -Dmdep.outputFile="$dir/nextflow.classpath"
-cat > "$dir/bin/nextflow" <<LAUNCHER
-#!/bin/sh
-# Nextflow from Maven Central's jars (tests/engines/install.sh); never downloads at run time.
-# The JVM flags are those of Nextflow's own launcher: Groovy and Kryo reach into java.base.
-export NXF_OFFLINE=\${NXF_OFFLINE:-true}
-opens=""
-for p in java.lang java.io java.nio java.net java.util java.util.concurrent.locks \\
-    java.util.concurrent.atomic java.util.regex java.util.stream sun.nio.ch sun.nio.fs \\
-    sun.net.www.protocol.http sun.net.www.protocol.https sun.net.www.protocol.ftp \\
-    sun.net.www.protocol.file jdk.internal.misc jdk.internal.vm; do
-  opens="\$opens --add-opens=java.base/\$p=ALL-UNNAMED"
-done
-exec java -Dfile.encoding=UTF-8 -XX:+TieredCompilation -XX:TieredStopAtLevel=1 \\
-  \${NXF_JVM_OPTS:--Xms128m -Xmx1g} \$opens \\
-  -cp "\$(cat "$dir/nextflow.classpath")" nextflow.cli.Launcher "\$@"
-LAUNCHER
-chmod +x "$dir/bin/nextflow"
+"$repo/tests/engines/nextflow_launcher.sh" "$repo/tests/engines/nextflow-pom.xml" "$dir"
 
 echo "== SLURM and munge (Debian)"
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then

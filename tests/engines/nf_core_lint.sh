@@ -8,8 +8,10 @@
 # nf-core tools 4.2.1 comes from PyPI into a scratch venv. The linter's "local clone" of
 # nf-core/modules is stood up offline from the checkout's modules/meta-schema.json alone
 # (in a scratch XDG_CONFIG_HOME, with -N: no pull), and the modules are linted in a scratch copy
-# of this repository's modules/, .nf-core.yml and tests/config/. Needs Nextflow on PATH
-# (. .engines/env). Exit status: the linter's.
+# of this repository's modules/, .nf-core.yml and tests/config/. The linter runs
+# `nextflow inspect` to resolve each module's container and wants Nextflow >= 25.04.4 for it:
+# that release comes from Maven Central into the scratch folder (nextflow-inspect-pom.xml says
+# why it is not the pipelines' 24.10.0). Needs Maven and a JDK. Exit status: the linter's.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 upstream=${1:?usage: $0 NF_CORE_MODULES (a checkout of github.com/nf-core/modules)}
@@ -17,6 +19,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 python3 -m venv "$scratch/venv"
+"$repo/tests/engines/nextflow_launcher.sh" "$repo/tests/engines/nextflow-inspect-pom.xml" "$scratch/nextflow"
+export PATH="$scratch/nextflow/bin:$PATH"
 "$scratch/venv/bin/pip" install --quiet --disable-pip-version-check nf-core==4.2.1
 
 # The linter's cache of nf-core/modules: one commit holding the meta-schema (and the
