@@ -144,11 +144,42 @@ fn module_problems(dir: &Path) -> Vec<String> {
             bad.push(format!("{name}: meta.yml has no {key}"));
         }
     }
+    // nf-core's meta-schema: a tool's link fields, where present, are URLs (a field that
+    // cannot be one is left out; homepage or doi satisfies the schema's "one of").
+    for tool in meta["tools"].as_sequence().into_iter().flatten() {
+        for (tool_name, fields) in tool.as_mapping().into_iter().flatten() {
+            for link in ["homepage", "documentation", "tool_dev_url"] {
+                if let Some(v) = fields.get(link) {
+                    let url = v.as_str().unwrap_or("");
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        bad.push(format!(
+                            "{name}: meta.yml tools.{tool_name:?}.{link} is not a URL: {url:?}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
 
-    let inputs: Vec<Vec<String>> = section(&src, "input:").iter().map(|d| names(d)).collect();
-    let meta_inputs: Vec<Vec<String>> = meta["input"]
+    // As nf-core's correct_meta_inputs reads them: a tuple is a list of its elements, a plain
+    // input one element on its own (a single-key map, not a list of one).
+    let inputs: Vec<(bool, Vec<String>)> = section(&src, "input:")
+        .iter()
+        .map(|d| (d.trim_start().starts_with("tuple"), names(d)))
+        .collect();
+    let meta_inputs: Vec<(bool, Vec<String>)> = meta["input"]
         .as_sequence()
-        .map(|s| s.iter().map(yaml_names).collect())
+        .map(|s| {
+            s.iter()
+                .map(|c| {
+                    if c.is_sequence() {
+                        (true, yaml_names(c))
+                    } else {
+                        (false, yaml_names(&Value::Sequence(vec![c.clone()])))
+                    }
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if inputs != meta_inputs {
         bad.push(format!(
@@ -272,6 +303,36 @@ fn the_lint_catches_a_meta_yml_that_does_not_match_its_module() {
     let problems = module_problems(&module);
     assert!(
         problems.iter().any(|p| p.contains("outputs")),
+        "{problems:?}"
+    );
+    // A plain input written as a tuple of one (what nf-core's linter rejects).
+    let mut as_tuple: Value = serde_yaml::from_str(&meta).unwrap();
+    let inputs = as_tuple["input"].as_sequence_mut().unwrap();
+    let plain = inputs.iter().position(|c| !c.is_sequence()).unwrap();
+    inputs[plain] = Value::Sequence(vec![inputs[plain].clone()]);
+    std::fs::write(
+        module.join("meta.yml"),
+        serde_yaml::to_string(&as_tuple).unwrap(),
+    )
+    .unwrap();
+    let problems = module_problems(&module);
+    assert!(
+        problems.iter().any(|p| p.contains("inputs")),
+        "{problems:?}"
+    );
+    std::fs::write(
+        module.join("meta.yml"),
+        meta.replace(
+            "    homepage: https://",
+            "    documentation: README.md of this repository\n    homepage: https://",
+        ),
+    )
+    .unwrap();
+    let problems = module_problems(&module);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("documentation is not a URL")),
         "{problems:?}"
     );
     std::fs::write(module.join("meta.yml"), &meta).unwrap();
