@@ -153,7 +153,8 @@ fn module_problems(dir: &Path) -> Vec<String> {
                     let url = v.as_str().unwrap_or("");
                     if !(url.starts_with("https://") || url.starts_with("http://")) {
                         bad.push(format!(
-                            "{name}: meta.yml tools.{tool_name:?}.{link} is not a URL: {url:?}"
+                            "{name}: meta.yml tools.{}.{link} is not a URL: {url:?}",
+                            tool_name.as_str().unwrap_or("?")
                         ));
                     }
                 }
