@@ -62,21 +62,24 @@ fn emit(decl: &str) -> Option<String> {
         .map(|e| e.split(',').next().unwrap_or(e).trim().to_owned())
 }
 
+/// The name of one meta.yml channel element: a single-key map with a type and a description.
+fn yaml_name(element: &Value) -> String {
+    let map = element.as_mapping().expect("each element a map");
+    assert_eq!(map.len(), 1);
+    let (k, v) = map.iter().next().unwrap();
+    for key in ["type", "description"] {
+        assert!(v.get(key).is_some(), "{k:?} has no {key}");
+    }
+    k.as_str().unwrap().to_owned()
+}
+
 /// The names of a meta.yml channel: a list of single-key maps.
 fn yaml_names(channel: &Value) -> Vec<String> {
     channel
         .as_sequence()
         .unwrap_or_else(|| panic!("a channel must be a list: {channel:?}"))
         .iter()
-        .map(|m| {
-            let map = m.as_mapping().expect("each element a map");
-            assert_eq!(map.len(), 1);
-            let (k, v) = map.iter().next().unwrap();
-            for key in ["type", "description"] {
-                assert!(v.get(key).is_some(), "{k:?} has no {key}");
-            }
-            k.as_str().unwrap().to_owned()
-        })
+        .map(yaml_name)
         .collect()
 }
 
@@ -176,7 +179,7 @@ fn module_problems(dir: &Path) -> Vec<String> {
                     if c.is_sequence() {
                         (true, yaml_names(c))
                     } else {
-                        (false, yaml_names(&Value::Sequence(vec![c.clone()])))
+                        (false, vec![yaml_name(c)])
                     }
                 })
                 .collect()
@@ -286,55 +289,29 @@ fn the_lint_catches_a_meta_yml_that_does_not_match_its_module() {
     let src = repo().join("modules/dnabert/dnabert/embed");
     std::fs::copy(src.join("main.nf"), module.join("main.nf")).unwrap();
     let meta = std::fs::read_to_string(src.join("meta.yml")).unwrap();
-    std::fs::write(
-        module.join("meta.yml"),
-        meta.replace("- fasta:", "- genome:"),
-    )
-    .unwrap();
-    let problems = module_problems(&module);
-    assert!(
-        problems.iter().any(|p| p.contains("inputs")),
-        "{problems:?}"
-    );
-    std::fs::write(
-        module.join("meta.yml"),
-        meta.replace("  embeddings:", "  vectors:"),
-    )
-    .unwrap();
-    let problems = module_problems(&module);
-    assert!(
-        problems.iter().any(|p| p.contains("outputs")),
-        "{problems:?}"
-    );
+    // Each variant of the meta.yml must be flagged with a problem that mentions `what`.
+    let flagged = |variant: &str, what: &str| {
+        std::fs::write(module.join("meta.yml"), variant).unwrap();
+        let problems = module_problems(&module);
+        assert!(
+            problems.iter().any(|p| p.contains(what)),
+            "{what}: {problems:?}"
+        );
+    };
+    flagged(&meta.replace("- fasta:", "- genome:"), "inputs");
+    flagged(&meta.replace("  embeddings:", "  vectors:"), "outputs");
     // A plain input written as a tuple of one (what nf-core's linter rejects).
     let mut as_tuple: Value = serde_yaml::from_str(&meta).unwrap();
     let inputs = as_tuple["input"].as_sequence_mut().unwrap();
     let plain = inputs.iter().position(|c| !c.is_sequence()).unwrap();
     inputs[plain] = Value::Sequence(vec![inputs[plain].clone()]);
-    std::fs::write(
-        module.join("meta.yml"),
-        serde_yaml::to_string(&as_tuple).unwrap(),
-    )
-    .unwrap();
-    let problems = module_problems(&module);
-    assert!(
-        problems.iter().any(|p| p.contains("inputs")),
-        "{problems:?}"
-    );
-    std::fs::write(
-        module.join("meta.yml"),
-        meta.replace(
+    flagged(&serde_yaml::to_string(&as_tuple).unwrap(), "inputs");
+    flagged(
+        &meta.replace(
             "    homepage: https://",
             "    documentation: README.md of this repository\n    homepage: https://",
         ),
-    )
-    .unwrap();
-    let problems = module_problems(&module);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("documentation is not a URL")),
-        "{problems:?}"
+        "documentation is not a URL",
     );
     std::fs::write(module.join("meta.yml"), &meta).unwrap();
     let main = std::fs::read_to_string(module.join("main.nf")).unwrap();
