@@ -12,6 +12,7 @@ same weights and the same token ids, batch 1, all `--threads`:
                         kernels, one window per thread; tokens/s as the binary reports it
                         (model loading excluded)
   dnabert native bf16   the same with `--precision bf16` (CPUs with AVX512-BF16 only)
+  dnabert native int16  the same with `--precision int16` (CPUs with AVX512-VNNI only)
   dnabert native int8   the same with `--precision int8` (CPUs with AVX512-VNNI only)
   dnabert tract fp32    `dnabert embed --engine tract` on the graph we export
   onnxruntime fp32      ONNX Runtime on that same graph
@@ -146,6 +147,7 @@ def main():
     if "avx512_bf16" in cpu_flags():
         engines["dnabert native bf16"] = lambda: dnabert("native", "bf16")
     if "avx512_vnni" in cpu_flags():
+        engines["dnabert native int16"] = lambda: dnabert("native", "int16")
         engines["dnabert native int8"] = lambda: dnabert("native", "int8")
     # Rounds interleave the engines, so a slow spell of a shared machine hits all; the best
     # round counts.

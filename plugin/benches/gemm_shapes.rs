@@ -5,13 +5,16 @@
 //! attention head's two products) it prints GFLOP/s of: our AVX-512 kernel on weights packed
 //! once (`packed`, what inference runs) and packing B on every call (`strided`, what training
 //! runs), and `matrixmultiply`; each on one thread alone, and with every core running its
-//! own copy at once (`all cores`, per core: what `embed` does with one window per core). The
-//! last line gives the best rate seen, the figure the peer benchmarks quote as the measured
-//! peak. Check that the machine is otherwise idle (`uptime`) before reading anything into it.
+//! own copy at once (`all cores`, per core: what `embed` does with one window per core). On
+//! CPUs with AVX512-VNNI the linear layers' shapes also run `embed`'s integer products
+//! (`int16`, `int8`: quantising A included; counted as 2·m·k·n operations, so comparable with
+//! the float rates). The last line gives the best fp32 rate seen, the figure the peer
+//! benchmarks quote as the measured peak. Check that the machine is otherwise idle (`uptime`)
+//! before reading anything into it.
 
 use std::time::Instant;
 
-use dnabert::train::ops::gemm::{self, gemm_packed, Kernels, PackedB, Start};
+use dnabert::train::ops::gemm::{self, gemm_packed, int16, int8, Kernels, PackedB, Start};
 
 const SHAPES: [(usize, usize, usize, &str); 5] = [
     (512, 768, 768, "query/key/value/attention output"),
@@ -56,9 +59,14 @@ fn product(which: &str, m: usize, k: usize, n: usize) -> impl FnMut() {
         gemm::kernels()
     };
     let packed = PackedB::for_kernels(kernels, k, n, &w, (1, k));
+    let w16 = (which == "int16").then(|| int16::PackedInt16::new(k, n, &w, (1, k)));
+    let w8 = (which == "int8").then(|| int8::PackedInt8::new(k, n, &w, (1, k)));
+    let bias = vec![0f32; n];
     let which = which.to_owned();
-    move || match which.as_str() {
-        "strided" => gemm::gemm_strided(m, k, n, &x, (k, 1), &w, (1, k), &mut y, (n, 1), 0.0),
+    move || match (which.as_str(), &w16, &w8) {
+        ("strided", ..) => gemm::gemm_strided(m, k, n, &x, (k, 1), &w, (1, k), &mut y, (n, 1), 0.0),
+        (_, Some(w16), _) => int16::gemm_bias(m, &x, w16, &mut y, n, &bias),
+        (_, _, Some(w8)) => int8::gemm_bias(m, &x, w8, &mut y, n, &bias),
         _ => gemm_packed(m, &x, (k, 1), &packed, &mut y, n, Start::Zero, 1),
     }
 }
@@ -84,10 +92,17 @@ fn main() {
         "one core",
         format!("all {cores} cores, per core")
     );
+    let integer: &[&str] = if int8::available() && gemm::kernels() == Kernels::Avx512 {
+        &["int16", "int8"]
+    } else {
+        &[]
+    };
     let mut best = 0f64;
     for (m, k, n, what) in SHAPES {
         let flops = 2.0 * (m * k * n) as f64;
-        for kind in &kinds {
+        let linear = !what.starts_with("attention");
+        let extra = if linear { integer } else { &[] };
+        for kind in kinds.iter().chain(extra) {
             let alone = rate(flops, seconds, product(kind, m, k, n));
             let together: Vec<f64> = std::thread::scope(|s| {
                 let runs: Vec<_> = (0..cores)
@@ -96,12 +111,14 @@ fn main() {
                 runs.into_iter().map(|r| r.join().unwrap()).collect()
             });
             let per_core = together.iter().sum::<f64>() / cores as f64;
-            best = best.max(alone);
+            if !extra.contains(kind) {
+                best = best.max(alone);
+            }
             println!(
                 "{:>16} {what:36} {kind:>16} {alone:12.1} {per_core:20.1}",
                 format!("{m}x{k}x{n}")
             );
         }
     }
-    println!("best one-core rate measured: {best:.1} GFLOP/s");
+    println!("best one-core fp32 rate measured: {best:.1} GFLOP/s");
 }

@@ -1,8 +1,8 @@
 //! The native CPU engine (`embed --engine native`): BERT's encoder forward for inference on
 //! our own kernels, weights packed once at load (`train::ops::gemm`). With `--precision bf16`
 //! (CPUs with AVX512-BF16) the linear layers' products take bf16 inputs and sum in fp32; with
-//! `--precision int8` (AVX512-VNNI) they are dynamically quantised (`gemm/int8.rs`);
-//! attention, LayerNorm and GELU stay fp32 either way.
+//! `--precision int16` or `int8` (AVX512-VNNI) they are dynamically quantised
+//! (`gemm/int16.rs`, `gemm/int8.rs`); attention, LayerNorm and GELU stay fp32 in every case.
 //!
 //! The same arithmetic as the training engine's forward (`train::encoder`, with dropout off)
 //! and under the same checkpoint names, minus what inference does not need: nothing is kept
@@ -19,7 +19,7 @@ use crate::engine::{Hidden, Infer};
 use crate::layout::{self, embeddings, Layout};
 use crate::model_dir::ModelDir;
 use crate::tokenizer::Tokens;
-use crate::train::ops::gemm::{bf16, gemm_packed, gemm_strided, int8, PackedB, Start};
+use crate::train::ops::gemm::{bf16, gemm_packed, gemm_strided, int16, int8, PackedB, Start};
 use crate::train::ops::{attention, layernorm, vmath};
 use crate::train::params::Params;
 use crate::train::store;
@@ -29,6 +29,7 @@ enum Weight {
     F32(PackedB),
     Bf16(bf16::PackedBf16),
     Int8(int8::PackedInt8),
+    Int16(int16::PackedInt16),
 }
 
 /// A linear layer `y = x · Wᵀ + b`, W packed.
@@ -52,6 +53,7 @@ impl Linear {
             Precision::F32 => Weight::F32(PackedB::new(i, b.len(), &w, (1, i))),
             Precision::Bf16 => Weight::Bf16(bf16::PackedBf16::new(i, b.len(), &w, (1, i))),
             Precision::Int8 => Weight::Int8(int8::PackedInt8::new(i, b.len(), &w, (1, i))),
+            Precision::Int16 => Weight::Int16(int16::PackedInt16::new(i, b.len(), &w, (1, i))),
         };
         Linear { w, b, i }
     }
@@ -60,13 +62,15 @@ impl Linear {
         self.b.len()
     }
 
-    /// y (rows × out) = x (rows × in) · Wᵀ + b. bf16 and int8 products run on one thread.
+    /// y (rows × out) = x (rows × in) · Wᵀ + b. Reduced-precision products run on one thread
+    /// (`embed` runs a window per thread).
     fn forward(&self, y: &mut [f32], x: &[f32], rows: usize, threads: usize) {
         let (i, o) = (self.i, self.out());
         match &self.w {
             Weight::F32(w) => gemm_packed(rows, x, (i, 1), w, y, o, Start::Bias(&self.b), threads),
             Weight::Bf16(w) => bf16::gemm_bias(rows, x, w, y, o, &self.b),
             Weight::Int8(w) => int8::gemm_bias(rows, x, w, y, o, &self.b),
+            Weight::Int16(w) => int16::gemm_bias(rows, x, w, y, o, &self.b),
         }
     }
 }
@@ -120,9 +124,10 @@ impl Native {
                 "--precision bf16 on the CPU needs AVX512-BF16, which this CPU does not have; use fp32"
             );
         }
-        if precision == Precision::Int8 && !int8::available() {
+        let integer = matches!(precision, Precision::Int8 | Precision::Int16);
+        if integer && !(int8::available() && int16::available()) {
             anyhow::bail!(
-                "--precision int8 on the CPU needs AVX512-VNNI, which this CPU does not have; use fp32"
+                "--precision {precision} on the CPU needs AVX512-VNNI, which this CPU does not have; use fp32"
             );
         }
         let (params, _) = store::load(model, Layout::Encoder, |_| false)?;

@@ -58,7 +58,7 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
     }
 
     // Reduced precision on the CPU is embed's alone: another stage asking for it gets an
-    // error, not a quiet fp32 run; and int8 is no GPU mode.
+    // error, not a quiet fp32 run; and int8 and int16 are no GPU modes.
     let refused = |args: &[&str], message: &str| {
         let out = std::process::Command::new(bin)
             .args(args)
@@ -69,10 +69,12 @@ fn device_cuda_without_the_libraries_names_the_missing_ones() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(message), "{err}");
     };
-    refused(
-        &["embed", "--device", "cuda", "--precision", "int8"],
-        "--precision int8 is for embed on the CPU",
-    );
+    for p in ["int8", "int16"] {
+        refused(
+            &["embed", "--device", "cuda", "--precision", p],
+            &format!("--precision {p} is for embed on the CPU"),
+        );
+    }
     refused(
         &["predict", "--precision", "bf16"],
         "--precision bf16 on the CPU is for embed only",

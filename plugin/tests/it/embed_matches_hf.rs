@@ -329,15 +329,17 @@ fn each_cpu_engine_matches_hf() {
 
 /// The native engine's reduced precisions, where the CPU has them (skipped, saying so,
 /// elsewhere): bf16 products (AVX512-BF16) within 1e-2 of the largest magnitude, the GPU's
-/// bf16 bound; int8 dynamic quantisation (AVX512-VNNI) within 5e-2 of it (at DNABERT-base,
-/// `benches/embed_peers.py` measures ~2.5% per row, as ONNX Runtime's own int8 gives 3%).
+/// bf16 bound; int16 dynamic quantisation (AVX512-VNNI) within the same 1e-2 (at
+/// DNABERT-base `benches/embed_peers.py` measures ~0.3% per row), int8 within 5e-2 (~2% per
+/// row there, as ONNX Runtime's own int8 gives 3%).
 #[test]
 fn native_reduced_precision_is_within_its_bound() {
     use dnabert::device::Precision;
     use dnabert::embed::Compute;
-    use dnabert::train::ops::gemm::{bf16, int8};
+    use dnabert::train::ops::gemm::{bf16, int16, int8};
     for (precision, available, bound) in [
         (Precision::Bf16, bf16::available(), 1e-2),
+        (Precision::Int16, int16::available(), 1e-2),
         (Precision::Int8, int8::available(), 5e-2),
     ] {
         if !available {

@@ -17,7 +17,9 @@ impl Gpu {
     pub(super) fn operand(&self, ptr: u64, len: usize) -> Operand {
         match self.precision {
             Precision::F32 => Operand { ptr, _copy: None },
-            Precision::Int8 => unreachable!("int8 is refused for a GPU by Placement::target"),
+            Precision::Int8 | Precision::Int16 => {
+                unreachable!("int8 and int16 are refused for a GPU by Placement::target")
+            }
             Precision::Bf16 => {
                 let copy: CudaSlice<u16> = self.scratch(len);
                 let out: Out<u16> = self.out(&copy);

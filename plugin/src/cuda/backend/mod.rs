@@ -229,7 +229,9 @@ impl Gpu {
         let inputs = match self.precision {
             Precision::F32 => cudaDataType::CUDA_R_32F,
             Precision::Bf16 => cudaDataType::CUDA_R_16BF,
-            Precision::Int8 => unreachable!("int8 is refused for a GPU by Placement::target"),
+            Precision::Int8 | Precision::Int16 => {
+                unreachable!("int8 and int16 are refused for a GPU by Placement::target")
+            }
         };
         let alpha = 1.0f32;
         for g in gemms {

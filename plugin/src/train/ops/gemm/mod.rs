@@ -8,6 +8,8 @@
 //!
 //! Inference packs each weight once ([`PackedB`], at load); the training backend packs B on
 //! every call ([`gemm_strided`]), which costs one pass over B beside 2·m passes of arithmetic.
+//! `embed`'s reduced precisions have kernels of their own: `bf16.rs` (AVX512-BF16), and
+//! `integer.rs` with its two schemes, `int16.rs` and `int8.rs` (AVX512-VNNI).
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
@@ -17,10 +19,17 @@ pub mod bf16;
 #[path = "bf16_unavailable.rs"]
 pub mod bf16;
 #[cfg(target_arch = "x86_64")]
+pub mod int16;
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "int16_unavailable.rs"]
+pub mod int16;
+#[cfg(target_arch = "x86_64")]
 pub mod int8;
 #[cfg(not(target_arch = "x86_64"))]
 #[path = "int8_unavailable.rs"]
 pub mod int8;
+#[cfg(target_arch = "x86_64")]
+mod integer;
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
