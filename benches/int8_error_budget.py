@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where int8's error comes from: fake quantisation of DNABERT-base's linear layers in PyTorch.
+"""Where int8's error comes from, and int16's: fake quantisation of DNABERT-base's linear layers in PyTorch.
 
     python3 benches/int8_error_budget.py [--windows 4]
 
@@ -15,8 +15,13 @@ weights, seed 0) and the same real chrX windows, with each source of error alone
   a8 only        activations quantised, weights exact
   w8/k-group G   weights with one scale per G consecutive inputs (finer than per feature)
   w8 clip C      weight scales from C x the largest magnitude (clipping outliers)
-  w16 a16        both 16-bit (what an int16 product would give)
-
+  w16 a16        both 16-bit (codes in +-32767)
+  int16 kernel   what `gemm/int16.rs` does: both symmetric in +-q, q = floor(sqrt((2^31 - 1) / k))
+                 (1672 at k = 768, 836 at k = 3072, so that exact i32 sums over all of k
+                 cannot overflow), weights per output feature, activations per token about
+                 the row's midpoint
+  int16 blocked 256  the same with q = 2896, what sums exact over blocks of 256 k would allow
+                 (a blocked kernel measured ~10% slower)
 and prints the per-row relative error |e - ref| / |ref| (max, mean) of the last hidden state.
 The simulation reproduces the binary's measured w8 a8 error (2.05% here, 2.1% measured), so its
 other rows say what each change could buy without writing its kernel. Needs torch and
@@ -24,6 +29,7 @@ transformers.
 """
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -49,6 +55,29 @@ def quant_act(x, bits=8):
     mn, mx = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
     s = (mx - mn).clamp_min(1e-30) / (2**bits - 1)
     return ((x - mn) / s).round() * s + mn
+
+
+def int16_code(k, block=None):
+    """The code for sums exact over blocks of k (all of k: `gemm/int16.rs`): block * q^2 <= 2^31 - 1."""
+    k = min(k, block or k)
+    q = min(math.isqrt((2**31 - 1) // k), 32767)
+    while k * q * q > 2**31 - 1:
+        q -= 1
+    return q
+
+
+def quant_weight_int16(w, block=None):
+    q = int16_code(w.shape[1], block)
+    s = w.abs().amax(-1, keepdim=True) / q
+    return (w / s).round().clamp(-q, q) * s
+
+
+def quant_act_int16(x, block=None):
+    """Symmetric in +-q about the token's midpoint."""
+    q = int16_code(x.shape[-1], block)
+    mn, mx = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
+    mid, s = (mn + mx) / 2, (mx - mn).clamp_min(1e-30) / (2 * q)
+    return ((x - mid) / s).round().clamp(-q, q) * s + mid
 
 
 def main():
@@ -78,7 +107,9 @@ def main():
         hooks = []
         for n, m in linears.items():
             m.weight.data = weights(exact[n]) if weights else exact[n].clone()
-            if act_bits:
+            if callable(act_bits):
+                hooks.append(m.register_forward_pre_hook(lambda mod, a: (act_bits(a[0]),)))
+            elif act_bits:
                 hooks.append(m.register_forward_pre_hook(lambda mod, a: (quant_act(a[0], act_bits),)))
         got = last_hidden()
         for h in hooks:
@@ -94,6 +125,11 @@ def main():
         **{f"w8/k-group {g} only": (lambda w, g=g: quant_weight(w, group=g), 0) for g in (32,)},
         **{f"w8 clip {c} a8": (lambda w, c=c: quant_weight(w, clip=c), 8) for c in (0.9,)},
         "w16 a16": (lambda w: quant_weight(w, bits=16), 16),
+        "int16 kernel (gemm/int16.rs)": (quant_weight_int16, quant_act_int16),
+        "int16 blocked 256": (
+            lambda w: quant_weight_int16(w, block=256),
+            lambda x: quant_act_int16(x, block=256),
+        ),
     }
     print(f"DNABERT-base, random weights (seed 0), {args.windows} chrX windows of 512 tokens; "
           "per-row relative error of the last hidden state against fp32")
