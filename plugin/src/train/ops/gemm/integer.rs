@@ -13,7 +13,7 @@
 //! per row and group. No k blocking: sums stay exact in i32 over all of k, and blocking (k
 //! in blocks of 512 int8 or 256 int16 values, partial sums added up in fp32, A's tiles
 //! block-major) measured ~10% slower at DNABERT-base's shapes on the development machine
-//! (Xeon, AVX-512; the panels and A stream from L2 and L3 at the rate the arithmetic takes).
+//! (Xeon, AVX-512; why is not established: its VM exposes no hardware counters).
 
 use std::arch::x86_64::*;
 use std::cell::RefCell;
