@@ -215,13 +215,7 @@ mod tests {
         }
         let back = |x: f32| f32::from_bits((to_bf16(x) as u32) << 16) as f64;
         for &(m, k, n) in &[(1, 1, 1), (13, 301, 45), (25, 600, 70)] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 37.0)
-                .collect();
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 41.0)
-                .collect();
-            let bias: Vec<f32> = (0..n).map(|j| j as f32 / 10.0).collect();
+            let (a, w, bias) = super::super::test_operands(m, k, n);
             let packed = PackedBf16::new(k, n, &w, (1, k));
             let mut c = vec![0f32; m * n];
             gemm_bias(m, &a, &packed, &mut c, n, &bias);

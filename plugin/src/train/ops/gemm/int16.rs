@@ -116,13 +116,9 @@ mod tests {
                 gemm_bias(m, a, &packed, &mut c, n, bias);
                 c
             },
-            |ra, rw| {
-                let q = max_code(ra.len()) as f64;
-                let (lo, hi) = ra
-                    .iter()
-                    .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-                let sw = rw.iter().fold(0f32, |x, v| x.max(v.abs())) as f64 / q;
-                ((hi - lo) as f64 / (2.0 * q), sw)
+            |k, lo, hi, wmax| {
+                let q = max_code(k) as f64;
+                ((hi - lo) / (2.0 * q), wmax / q)
             },
         );
     }

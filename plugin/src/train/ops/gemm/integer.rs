@@ -309,26 +309,25 @@ pub(super) fn inverse(scale: f32) -> f32 {
 
 /// The test both schemes' products are held to: within the quantisation's own bound, each
 /// product term off by at most (|a|·sw/2 + |w|·sa/2 + sa·sw/4), summed over k.
-/// `scales(row of A, column of W)` gives (sa, sw).
+/// `product(m, a, w, bias, k, n)` runs the scheme on W (n × k) used as Wᵀ;
+/// `scales(k, min and max of A's row, max |w| of W's column)` gives its (sa, sw).
 #[cfg(test)]
 pub(super) fn check_within_bound(
     product: impl Fn(usize, &[f32], &[f32], &[f32], usize, usize) -> Vec<f32>,
-    scales: impl Fn(&[f32], &[f32]) -> (f64, f64),
+    scales: impl Fn(usize, f64, f64, f64) -> (f64, f64),
 ) {
     for &(m, k, n) in &[(1, 1, 1), (13, 301, 45), (25, 3072, 70)] {
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 37.0)
-            .collect();
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 41.0)
-            .collect();
-        let bias: Vec<f32> = (0..n).map(|j| j as f32 / 10.0).collect();
+        let (a, w, bias) = super::test_operands(m, k, n);
         let c = product(m, &a, &w, &bias, k, n);
         for i in 0..m {
             let ra = &a[i * k..][..k];
+            let (lo, hi) = ra
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
             for j in 0..n {
                 let rw = &w[j * k..][..k];
-                let (sa, sw) = scales(ra, rw);
+                let wmax = rw.iter().fold(0f32, |x, v| x.max(v.abs()));
+                let (sa, sw) = scales(k, lo as f64, hi as f64, wmax as f64);
                 let (mut want, mut bound) = (bias[j] as f64, 1e-3);
                 for p in 0..k {
                     let (x, y) = (ra[p] as f64, rw[p] as f64);

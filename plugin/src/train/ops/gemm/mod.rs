@@ -197,6 +197,20 @@ fn pack_panels(
     }
 }
 
+/// A (m × k), W (n × k) and a bias (n) of varied values for the reduced-precision kernels'
+/// tests.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) fn test_operands(m: usize, k: usize, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let a = (0..m * k)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 37.0)
+        .collect();
+    let w = (0..n * k)
+        .map(|i| ((i * 53 % 97) as f32 - 48.0) / 41.0)
+        .collect();
+    let bias = (0..n).map(|j| j as f32 / 10.0).collect();
+    (a, w, bias)
+}
+
 /// The first `n` values of a bias, zero-padded to whole panels, for the tiles' vector loads.
 #[cfg(target_arch = "x86_64")]
 fn padded_bias(bias: &[f32], n: usize) -> Vec<f32> {
