@@ -60,10 +60,7 @@ def quant_act(x, bits=8):
 def int16_code(k, block=None):
     """The code for sums exact over blocks of k (all of k: `gemm/int16.rs`): block * q^2 <= 2^31 - 1."""
     k = min(k, block or k)
-    q = min(math.isqrt((2**31 - 1) // k), 32767)
-    while k * q * q > 2**31 - 1:
-        q -= 1
-    return q
+    return min(math.isqrt((2**31 - 1) // k), 32767)
 
 
 def quant_weight_int16(w, block=None):

@@ -11,83 +11,36 @@
 //! Wider codes would need k blocked (256 k per block allows q = 2896, 0.09% per row instead of
 //! 0.22% at DNABERT-base, `benches/int8_error_budget.py`), which measured ~10% slower.
 
-use std::arch::x86_64::*;
-
-use super::integer::{self, Codes, PackedQ, Rows};
+use super::integer::{self, Codes, PackedQ};
 
 /// Whether this CPU has AVX-512 with VNNI.
 pub fn available() -> bool {
     integer::available()
 }
 
-/// The largest code for sums over k: `k · q² ≤ 2³¹ − 1`, at most i16's 32767.
-pub fn max_code(k: usize) -> i32 {
-    let q = ((i32::MAX as f64) / k.max(1) as f64).sqrt().floor() as i64;
-    // The float square root may round up: step down until the product fits.
-    let mut q = q.min(i16::MAX as i64);
-    while q > 1 && (k as i64) * q * q > i32::MAX as i64 {
-        q -= 1;
-    }
-    q as i32
-}
-
-/// A weight, quantised per column to ±[`max_code`] of its k and packed.
+/// A weight, quantised per column to ±q of its k and packed.
 pub struct PackedInt16(PackedQ);
 
 impl PackedInt16 {
     /// Quantises and packs B given by its strides (a weight W, n × k, used as Wᵀ: `(1, k)`).
     pub fn new(k: usize, n: usize, b: &[f32], strides: (usize, usize)) -> Self {
-        assert!(available(), "int16 products need AVX512-VNNI");
-        PackedInt16(PackedQ::new(Codes::Int16, max_code(k), k, n, b, strides))
+        PackedInt16(PackedQ::new(Codes::Int16, k, n, b, strides))
     }
 }
 
-/// `C (m × n, rows `ldc` apart) = bias + A (m × k, row-major) · B`, one thread.
+/// `C (m × n, rows `ldc` apart) = bias + A (m × k, row-major, quantised to ±q per row) · B`,
+/// one thread.
 pub fn gemm_bias(m: usize, a: &[f32], b: &PackedInt16, c: &mut [f32], ldc: usize, bias: &[f32]) {
-    // SAFETY: AVX512-VNNI was checked when B was packed; i16 rows suit its i16 codes.
-    unsafe { integer::gemm_bias(m, a, &b.0, c, ldc, bias, quantise_rows) }
-}
-
-/// Each row of A (m × k) as i16 in ±q (`round((x − mid) / sa)`), two per word; each row's
-/// (sa, mid).
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn quantise_rows(a: &[f32], m: usize, k: usize, groups: usize, q: i32, rows: &mut Rows) {
-    let width = 4 * groups;
-    let Rows { q: codes, range } = rows;
-    codes.clear();
-    codes.resize(m * width, 0);
-    range.clear();
-    let top = q as f32;
-    let (lo, hi) = (_mm512_set1_epi32(-q), _mm512_set1_epi32(q));
-    for (row, out) in a.chunks_exact(k).take(m).zip(codes.chunks_exact_mut(width)) {
-        let (mn, mx) = integer::min_max(row);
-        let mid = 0.5 * (mn + mx);
-        let sa = (mx - mn) / (2.0 * top);
-        let inv = integer::inverse(sa);
-        range.push([sa, mid]);
-        let (vinv, vmid) = (_mm512_set1_ps(inv), _mm512_set1_ps(mid));
-        let whole = k / 16;
-        for i in 0..whole {
-            let v = _mm512_mul_ps(
-                _mm512_sub_ps(_mm512_loadu_ps(row.as_ptr().add(16 * i)), vmid),
-                vinv,
-            );
-            // Round to nearest (the default rounding mode); clamped, so that rounding at the
-            // row's ends cannot step past ±q and the sums' bound holds.
-            let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(v), lo), hi);
-            let halves = _mm512_cvtsepi32_epi16(v);
-            _mm256_storeu_si256(out.as_mut_ptr().add(32 * i) as *mut __m256i, halves);
-        }
-        for (p, &x) in row.iter().enumerate().skip(16 * whole) {
-            let c = ((x - mid) * inv).round().clamp(-top, top) as i16;
-            out[2 * p..2 * p + 2].copy_from_slice(&c.to_le_bytes());
-        }
-    }
+    integer::gemm_bias(m, a, &b.0, c, ldc, bias)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn max_code(k: usize) -> i32 {
+        Codes::Int16.max_code(k)
+    }
 
     #[test]
     fn codes_keep_every_sum_in_i32() {
@@ -109,18 +62,10 @@ mod tests {
             eprintln!("SKIPPED: no AVX512-VNNI on this CPU");
             return;
         }
-        integer::check_within_bound(
-            |m, a, w, bias, k, n| {
-                let packed = PackedInt16::new(k, n, w, (1, k));
-                let mut c = vec![0f32; m * n];
-                gemm_bias(m, a, &packed, &mut c, n, bias);
-                c
-            },
-            |k, lo, hi, wmax| {
-                let q = max_code(k) as f64;
-                ((hi - lo) / (2.0 * q), wmax / q)
-            },
-        );
+        integer::check_within_bound(Codes::Int16, |k, lo, hi, wmax| {
+            let q = max_code(k) as f64;
+            ((hi - lo) / (2.0 * q), wmax / q)
+        });
     }
 
     /// Extreme rows (every code at ±q) at the largest k of the model: the sums do not wrap.

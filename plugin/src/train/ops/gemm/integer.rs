@@ -9,7 +9,7 @@
 //! products into each i32 lane (64 multiply-adds per instruction), `vpdpwssd` two i16 × i16
 //! (32; fp32's FMA does 16). Weights are quantised and packed once, at load: per panel of `NR`
 //! columns and per group, `NR` words (each column's group side by side). Each product
-//! quantises its A (the scheme's row quantiser) and packs it into tiles of `MR` rows, one word
+//! quantises its A to the same codes (`quantise_rows`) and packs it into tiles of `MR` rows, one word
 //! per row and group. No k blocking: sums stay exact in i32 over all of k, and blocking (k
 //! in blocks of 512 int8 or 256 int16 values, partial sums added up in fp32, A's tiles
 //! block-major) measured ~10% slower at DNABERT-base's shapes on the development machine
@@ -44,15 +44,41 @@ impl Codes {
             Codes::Int16 => 2,
         }
     }
+
+    /// The largest code of a product over k: int8's weights ±127 (its activations 0..=255);
+    /// int16's both ±q with `k · q² ≤ 2³¹ − 1`, at most i16's 32767, so that no sum over all
+    /// of k can leave i32 (`int16.rs`).
+    pub(super) fn max_code(self, k: usize) -> i32 {
+        match self {
+            Codes::Int8 => 127,
+            Codes::Int16 => {
+                let q = ((i32::MAX as f64) / k.max(1) as f64).sqrt().floor() as i64;
+                // The float square root may round up: step down until the product fits.
+                let mut q = q.min(i16::MAX as i64);
+                while q > 1 && (k as i64) * q * q > i32::MAX as i64 {
+                    q -= 1;
+                }
+                q as i32
+            }
+        }
+    }
+
+    /// A row's (scale, base) from its minimum and maximum, codes up to `q`: int8's u8 count
+    /// 0..=255 steps up from the minimum (`x ≈ mn + sa · qa`); int16's ±q steps about the
+    /// midpoint (`x ≈ mid + sa · qa`).
+    fn row_range(self, mn: f32, mx: f32, q: i32) -> (f32, f32) {
+        match self {
+            Codes::Int8 => ((mx - mn) / 255.0, mn),
+            Codes::Int16 => ((mx - mn) / (2.0 * q as f32), 0.5 * (mn + mx)),
+        }
+    }
 }
 
-/// A weight, quantised per column and packed.
+/// A weight, quantised per column to ±`codes.max_code(k)` and packed.
 pub(super) struct PackedQ {
     pub k: usize,
     pub n: usize,
     pub codes: Codes,
-    /// Weight codes lie in ±`max_code`.
-    pub max_code: i32,
     /// Words of k per column: k / per_word, rounded up (the padding is zero).
     pub groups: usize,
     data: Vec<u32>,
@@ -63,16 +89,16 @@ pub(super) struct PackedQ {
 }
 
 impl PackedQ {
-    /// Quantises B given by its strides (a weight W, n × k, used as Wᵀ: `(1, k)`) to codes in
-    /// ±`max_code`, and packs it.
+    /// Quantises B given by its strides (a weight W, n × k, used as Wᵀ: `(1, k)`) and packs
+    /// it.
     pub(super) fn new(
         codes: Codes,
-        max_code: i32,
         k: usize,
         n: usize,
         b: &[f32],
         (rs, cs): (usize, usize),
     ) -> Self {
+        assert!(available(), "{codes:?} products need AVX512-VNNI");
         let per = codes.per_word();
         let bits = 32 / per;
         let mask = ((1u64 << bits) - 1) as u32;
@@ -80,7 +106,7 @@ impl PackedQ {
         let panels = n.div_ceil(NR);
         let mut data = vec![0u32; panels * groups * NR];
         let (mut scale, mut offset) = (vec![0f32; panels * NR], vec![0f32; panels * NR]);
-        let top = max_code as f32;
+        let top = codes.max_code(k) as f32;
         for j in 0..n {
             let col = |p: usize| b[p * rs + j * cs];
             let max = (0..k).fold(0f32, |m, p| m.max(col(p).abs()));
@@ -103,7 +129,6 @@ impl PackedQ {
             k,
             n,
             codes,
-            max_code,
             groups,
             data,
             scale,
@@ -119,11 +144,6 @@ pub(super) struct Rows {
     pub range: Vec<[f32; 2]>,
 }
 
-/// A scheme's row quantiser: fills `rows` from A (m × k, row-major) for codes in ±`max_code`
-/// (or 0..=255 for u8).
-pub(super) type Quantise =
-    unsafe fn(a: &[f32], m: usize, k: usize, groups: usize, max_code: i32, rows: &mut Rows);
-
 thread_local! {
     /// Each thread's quantised A and its tiles, reused from product to product.
     static SCRATCH: RefCell<(Rows, Vec<u32>)> = const {
@@ -132,43 +152,24 @@ thread_local! {
 }
 
 /// `C (m × n, rows `ldc` apart) = bias + A (m × k, row-major) · B`, one thread, A quantised
-/// by `quantise`.
-///
-/// # Safety
-/// `quantise` must suit B's codes; AVX512-VNNI must be present (checked when B was packed).
-pub(super) unsafe fn gemm_bias(
-    m: usize,
-    a: &[f32],
-    b: &PackedQ,
-    c: &mut [f32],
-    ldc: usize,
-    bias: &[f32],
-    quantise: Quantise,
-) {
+/// to B's codes.
+pub(super) fn gemm_bias(m: usize, a: &[f32], b: &PackedQ, c: &mut [f32], ldc: usize, bias: &[f32]) {
     let (k, n) = (b.k, b.n);
     if m == 0 || n == 0 {
         return;
     }
     assert!(a.len() >= m * k && c.len() >= (m - 1) * ldc + n && bias.len() >= n);
     let padded = super::padded_bias(bias, n);
-    // SAFETY: the caller's; the assert bounds A, C and the bias.
-    unsafe { run(m, a, b, c.as_mut_ptr(), ldc, &padded, quantise) }
+    // SAFETY: AVX512-VNNI was checked when B was packed; the assert bounds A, C and the bias.
+    unsafe { run(m, a, b, c.as_mut_ptr(), ldc, &padded) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn run(
-    m: usize,
-    a: &[f32],
-    b: &PackedQ,
-    c: *mut f32,
-    ldc: usize,
-    bias: &[f32],
-    quantise: Quantise,
-) {
+unsafe fn run(m: usize, a: &[f32], b: &PackedQ, c: *mut f32, ldc: usize, bias: &[f32]) {
     let (k, n, groups) = (b.k, b.n, b.groups);
     let tiles = m.div_ceil(MR);
     SCRATCH.with_borrow_mut(|(rows, packed)| {
-        quantise(a, m, k, groups, b.max_code, rows);
+        quantise_rows(b.codes, a, m, k, groups, rows);
         rows.range.resize(tiles * MR, [0.0; 2]);
         packed.clear();
         packed.resize(tiles * groups * MR, 0);
@@ -280,9 +281,71 @@ unsafe fn store(
     }
 }
 
+/// Each row of A (m × k) as codes, `4 · groups` bytes per row (the padding zero), and each
+/// row's (scale, base) (`Codes::row_range`): int8 as u8, four per word, int16 as i16 in
+/// ±`max_code(k)`, two per word. A constant row has scale 0 and every code 0.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantise_rows(
+    codes: Codes,
+    a: &[f32],
+    m: usize,
+    k: usize,
+    groups: usize,
+    rows: &mut Rows,
+) {
+    let width = 4 * groups;
+    let Rows { q: out, range } = rows;
+    out.clear();
+    out.resize(m * width, 0);
+    range.clear();
+    let q = codes.max_code(k);
+    let (lo, hi) = (_mm512_set1_epi32(-q), _mm512_set1_epi32(q));
+    for (row, out) in a.chunks_exact(k).take(m).zip(out.chunks_exact_mut(width)) {
+        let (mn, mx) = min_max(row);
+        let (sa, base) = codes.row_range(mn, mx, q);
+        let inv = if sa > 0.0 && sa.is_finite() {
+            1.0 / sa
+        } else {
+            0.0
+        };
+        range.push([sa, base]);
+        let (vinv, vbase) = (_mm512_set1_ps(inv), _mm512_set1_ps(base));
+        let whole = k / 16;
+        for i in 0..whole {
+            let x = _mm512_loadu_ps(row.as_ptr().add(16 * i));
+            // Round to nearest (the default rounding mode).
+            let v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(x, vbase), vinv));
+            match codes {
+                // Narrowed with unsigned saturation (x − mn ≥ 0).
+                Codes::Int8 => {
+                    let bytes = _mm512_cvtusepi32_epi8(v);
+                    _mm_storeu_si128(out.as_mut_ptr().add(16 * i) as *mut __m128i, bytes);
+                }
+                // Clamped, so that rounding at the row's ends cannot step past ±q and the
+                // sums' bound holds.
+                Codes::Int16 => {
+                    let v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+                    let halves = _mm512_cvtsepi32_epi16(v);
+                    _mm256_storeu_si256(out.as_mut_ptr().add(32 * i) as *mut __m256i, halves);
+                }
+            }
+        }
+        for (p, &x) in row.iter().enumerate().skip(16 * whole) {
+            let y = ((x - base) * inv).round();
+            match codes {
+                Codes::Int8 => out[p] = y.clamp(0.0, 255.0) as u8,
+                Codes::Int16 => {
+                    let c = y.clamp(-q as f32, q as f32) as i16;
+                    out[2 * p..2 * p + 2].copy_from_slice(&c.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
 /// A row's minimum and maximum.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn min_max(row: &[f32]) -> (f32, f32) {
+unsafe fn min_max(row: &[f32]) -> (f32, f32) {
     let whole = row.len() / 16;
     let (mut vmin, mut vmax) = (_mm512_set1_ps(f32::MAX), _mm512_set1_ps(f32::MIN));
     for i in 0..whole {
@@ -298,27 +361,19 @@ pub(super) unsafe fn min_max(row: &[f32]) -> (f32, f32) {
     (mn, mx)
 }
 
-/// 1 / scale, or 0 where the scale is 0 or not finite (a constant row: every code 0).
-pub(super) fn inverse(scale: f32) -> f32 {
-    if scale > 0.0 && scale.is_finite() {
-        1.0 / scale
-    } else {
-        0.0
-    }
-}
-
 /// The test both schemes' products are held to: within the quantisation's own bound, each
 /// product term off by at most (|a|·sw/2 + |w|·sa/2 + sa·sw/4), summed over k.
-/// `product(m, a, w, bias, k, n)` runs the scheme on W (n × k) used as Wᵀ;
-/// `scales(k, min and max of A's row, max |w| of W's column)` gives its (sa, sw).
+/// `scales(k, min and max of A's row, max |w| of W's column)` gives the scheme's (sa, sw).
 #[cfg(test)]
 pub(super) fn check_within_bound(
-    product: impl Fn(usize, &[f32], &[f32], &[f32], usize, usize) -> Vec<f32>,
+    codes: Codes,
     scales: impl Fn(usize, f64, f64, f64) -> (f64, f64),
 ) {
     for &(m, k, n) in &[(1, 1, 1), (13, 301, 45), (25, 3072, 70)] {
         let (a, w, bias) = super::test_operands(m, k, n);
-        let c = product(m, &a, &w, &bias, k, n);
+        let packed = PackedQ::new(codes, k, n, &w, (1, k));
+        let mut c = vec![0f32; m * n];
+        gemm_bias(m, &a, &packed, &mut c, n, &bias);
         for i in 0..m {
             let ra = &a[i * k..][..k];
             let (lo, hi) = ra
