@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """A DNABERT-base masked-LM training step on the CPU: our engine beside PyTorch, in one run.
 
-    python3 benches/train_step_peers.py [--threads 2] [--steps 3] [--seq 512] [--batch 1]
+    python3 benches/train_step_peers.py [--threads 2] [--steps 3] [--seq 512] [--batch 1] [--rounds 3]
 
 Both do the same step: BertForMaskedLM at DNABERT-base size (12 layers, 768 hidden, 12 heads,
-k = 6: 4101 tokens), 1 × 512 tokens, labels on ~15% of them, forward + backward + AdamW, fp32,
-dropout off, `--threads` threads. Each runs one warm-up step, then `--steps` timed steps; the
-median counts. Ours is `cargo bench -p dnabert --bench train_step` (a release-profile build);
-PyTorch's is transformers' BertForMaskedLM with torch.optim.AdamW. Prints a table, the ratio, and
-FLOP/s (3 × the forward's matrix products) against a peak measured in the same run
-(PyTorch's own fp32 product at 2048³), after a line on the CPU and how busy it is. Needs torch and
-transformers.
+k = 6: 4101 tokens), `--batch` x `--seq` tokens, labels on ~15% of them, forward + backward +
+AdamW, fp32, dropout off, `--threads` threads. Ours is `cargo bench -p dnabert --bench
+train_step` (a release-profile build); PyTorch's is transformers' BertForMaskedLM with
+torch.optim.AdamW. The engines take turns, `--rounds` times: in each round each runs one warm-up
+step, then `--steps` timed steps, and its median counts. On a shared machine the clock drifts by
+a third over minutes, so the ratio is taken within each round (the two runs minutes apart at
+most) and the median of the rounds' ratios is the figure; each engine's s/step is its median
+over the rounds. Prints a table, the ratios, and FLOP/s (3 x the forward's matrix products)
+against a peak measured in the same run (PyTorch's own fp32 product at 2048^3), after a line on
+the CPU and how busy it is. Needs torch and transformers.
 """
 import argparse
 import json
@@ -35,26 +38,34 @@ def step_flops(layers, h, inter, s, v, batch):
     return 3 * fwd
 
 
-def torch_step(args):
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=4101, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                     intermediate_size=3072, max_position_embeddings=512,
-                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = BertForMaskedLM(cfg)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
-    t = args.batch * args.seq
-    ids = (5 + (torch.arange(t) * 2654435761) % 4096).reshape(args.batch, args.seq)
-    labels = torch.where(torch.arange(t) % 7 == 3, ids.flatten(), torch.tensor(-100)).reshape(args.batch, args.seq)
-    times = []
-    for _ in range(args.steps + 1):
-        started = time.perf_counter()
-        opt.zero_grad()
-        model(input_ids=ids, labels=labels).loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[1:])
+class TorchStep:
+    """PyTorch's model and optimizer, built once; `run` times one round."""
+
+    def __init__(self, args):
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+        cfg = BertConfig(vocab_size=4101, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                         intermediate_size=3072, max_position_embeddings=512,
+                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        self.model = BertForMaskedLM(cfg)
+        self.model.train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6,
+                                     weight_decay=0.01)
+        t = args.batch * args.seq
+        self.ids = (5 + (torch.arange(t) * 2654435761) % 4096).reshape(args.batch, args.seq)
+        self.labels = torch.where(torch.arange(t) % 7 == 3, self.ids.flatten(),
+                                  torch.tensor(-100)).reshape(args.batch, args.seq)
+        self.steps = args.steps
+
+    def run(self):
+        times = []
+        for _ in range(self.steps + 1):
+            started = time.perf_counter()
+            self.opt.zero_grad()
+            self.model(input_ids=self.ids, labels=self.labels).loss.backward()
+            self.opt.step()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times[1:])
 
 
 def ours(args):
@@ -73,20 +84,29 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     print(machine_line(args.threads))
     flops = step_flops(12, 768, 3072, args.seq, 4101, args.batch)
-    rows = [("dnabert (CPU backend)", ours(args)), ("PyTorch eager", torch_step(args))]
+    theirs = TorchStep(args)
+    rounds = []
+    for r in range(args.rounds):
+        rounds.append((ours(args), theirs.run()))
+        print(f"round {r + 1}: dnabert {rounds[-1][0]:.2f} s/step, PyTorch {rounds[-1][1]:.2f}", flush=True)
     torch.set_num_threads(args.threads)
     peak = measured_peak(args.threads)
     tokens = args.batch * args.seq
     print(f"DNABERT-base MLM training step, {args.batch} x {args.seq} tokens, {args.threads} threads, fp32; "
-          f"peak {peak:.0f} GFLOP/s (PyTorch's fp32 product at 2048^3, measured now)")
+          f"peak {peak:.0f} GFLOP/s (PyTorch's fp32 product at 2048^3, measured now); "
+          f"median of {args.rounds} rounds")
     print(f"{'engine':24} {'s/step':>8} {'tokens/s':>9} {'GFLOP/s':>8} {'% peak':>7}")
-    for name, s in rows:
+    for name, i in [("dnabert (CPU backend)", 0), ("PyTorch eager", 1)]:
+        s = statistics.median(r[i] for r in rounds)
         g = flops / s / 1e9
         print(f"{name:24} {s:8.2f} {tokens / s:9.0f} {g:8.1f} {100 * g / peak:6.1f}%")
-    print(f"ratio dnabert / PyTorch (throughput): {rows[1][1] / rows[0][1]:.2f}")
+    ratios = [r[1] / r[0] for r in rounds]
+    print(f"ratio dnabert / PyTorch (throughput), median of the rounds' ratios: {statistics.median(ratios):.2f} "
+          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
 
 
 if __name__ == "__main__":

@@ -86,26 +86,29 @@ pub(crate) fn parallel_loss_and_grads<B: Backend, P: Sync>(
     loss_and_grads: impl Fn(&B, usize, &P, &mut Params<B>) -> f32 + Sync,
 ) -> f32 {
     let f = &loss_and_grads;
+    if let ([part], [w]) = (parts, weights) {
+        if *w == 1.0 {
+            // One part holding the whole batch: its gradients go straight into `grads`, with no
+            // buffer of the model's size to clear and add (a tenth of a step at 1 x 512).
+            return f(be, 0, part, grads);
+        }
+    }
     let sub = &be.share(parts.len());
     let run = |i: usize, part: &P| {
         let mut g = params.zeros_like(sub);
         (f(sub, i, part, &mut g), g)
     };
+    // In order of the parts whatever thread ran each; a part's panic (a bug) goes on
+    // unwinding here, as it would in one thread.
     let results: Vec<(f32, Params<B>)> = if parts.len() == 1 {
         vec![run(0, &parts[0])]
     } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = parts
-                .iter()
-                .enumerate()
-                .map(|(i, part)| s.spawn(move || run(i, part)))
-                .collect();
-            handles
-                .into_iter()
-                // A worker's panic is a bug; it goes on unwinding here, as it would in one thread.
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
+        use rayon::prelude::*;
+        parts
+            .par_iter()
+            .enumerate()
+            .map(|(i, part)| run(i, part))
+            .collect()
     };
     let mut loss = 0f32;
     for ((l, g), &w) in results.iter().zip(weights) {

@@ -67,10 +67,10 @@ where
         let tail = rest.split_off(per.min(rest.len()));
         groups.push(std::mem::replace(&mut rest, tail));
     }
-    std::thread::scope(|s| {
+    rayon::scope(|s| {
         for (g, group) in groups.into_iter().enumerate() {
             let f = &f;
-            s.spawn(move || {
+            s.spawn(move |_| {
                 for (i, mut outs) in group.into_iter().enumerate() {
                     f(g * per + i, &mut outs);
                 }

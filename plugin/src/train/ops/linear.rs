@@ -1,8 +1,8 @@
 //! `y = x · Wᵀ + b`, with `W` stored (out, in) as `torch.nn.Linear` does.
 //!
 //! B is packed once per product (`ops::gemm`); `threads` > 1 splits the rows (of y and dx:
-//! tokens; of dW: output features) into blocks, one per scoped thread: each block is the same
-//! arithmetic as unsplit, so results do not depend on the thread count.
+//! tokens; of dW: output features) into blocks, one task each on the worker pool (rayon): each
+//! block is the same arithmetic as unsplit, so results do not depend on the thread count.
 
 use super::gemm::{gemm_packed, PackedB, Start};
 use super::{rm, tr};
@@ -28,10 +28,10 @@ fn par_rows(
         return f(0, rows, &mut out[..rows * cols]);
     }
     let per = rows.div_ceil(threads);
-    std::thread::scope(|s| {
+    rayon::scope(|s| {
         for (n, block) in out[..rows * cols].chunks_mut(per * cols).enumerate() {
             let f = &f;
-            s.spawn(move || f(n * per, block.len() / cols, block));
+            s.spawn(move |_| f(n * per, block.len() / cols, block));
         }
     });
 }
@@ -85,9 +85,11 @@ pub fn backward(
     o: usize,
     threads: usize,
 ) {
-    // dx += dy · W
-    let wp = PackedB::new_threaded(o, i, w, rm(i), threads);
-    product(t, dy, rm(o), &wp, dx, Start::Accumulate, threads);
+    // dx += dy · W (W's packing dropped first: x's packs into its buffer)
+    {
+        let wp = PackedB::new_threaded(o, i, w, rm(i), threads);
+        product(t, dy, rm(o), &wp, dx, Start::Accumulate, threads);
+    }
     // dW += dyᵀ · x: rows are output features, dW[f] += Σ_t dy[t, f] · x[t]
     let xp = PackedB::new_threaded(t, i, x, rm(i), threads);
     let a_strides = tr(o);

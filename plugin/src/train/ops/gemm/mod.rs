@@ -39,6 +39,9 @@ pub const NR: usize = 32;
 /// k per block: a panel's block (KC × NR floats, 32 KiB) stays in L1 while the tiles of A
 /// stream past it.
 const KC: usize = 256;
+/// Rows of A per block: a block's packed tiles (MC × KC floats, 768 KiB) stay in L2 while the
+/// panels sweep them. The weight gradients' products (m = 3072 output features) spilled to L3.
+const MC: usize = 768;
 /// Products this few panels wide read A in place (see `panels_avx512`).
 const IN_PLACE_PANELS: usize = 2;
 
@@ -84,6 +87,23 @@ pub struct PackedB {
     pub n: usize,
     kernels: Kernels,
     data: Vec<f32>,
+    /// Packed for one product (training's): the buffer goes back to the thread's spare at drop.
+    recycle: bool,
+}
+
+impl Drop for PackedB {
+    fn drop(&mut self) {
+        if self.recycle {
+            // The larger of the two buffers is kept: the next product's B fits without growth.
+            let spare = SPARE_B.take();
+            let keep = if spare.capacity() >= self.data.capacity() {
+                spare
+            } else {
+                std::mem::take(&mut self.data)
+            };
+            SPARE_B.set(keep);
+        }
+    }
 }
 
 impl PackedB {
@@ -106,7 +126,8 @@ impl PackedB {
             k,
             n,
             kernels: kernels(),
-            data: vec![],
+            data: SPARE_B.take(),
+            recycle: true,
         };
         if p.kernels != Kernels::Avx512 || threads <= 1 || k * n < PAR_MIN / 8 {
             p.repack(k, n, b, strides);
@@ -114,11 +135,12 @@ impl PackedB {
         }
         assert!(k == 0 || n == 0 || b.len() > (k - 1) * strides.0 + (n - 1) * strides.1);
         let panels = n.div_ceil(NR);
+        // Every element is written by pack_panels: a reused buffer is not cleared first.
         p.data.resize(panels * k * NR, 0.0);
         let per = panels.div_ceil(threads);
-        std::thread::scope(|s| {
+        rayon::scope(|s| {
             for (g, chunk) in p.data.chunks_mut(per * k * NR).enumerate() {
-                s.spawn(move || pack_panels(chunk, k, n, b, strides, g * per));
+                s.spawn(move |_| pack_panels(chunk, k, n, b, strides, g * per));
             }
         });
         p
@@ -137,6 +159,7 @@ impl PackedB {
             n,
             kernels,
             data: vec![],
+            recycle: false,
         };
         p.repack(k, n, b, strides);
         p
@@ -145,13 +168,14 @@ impl PackedB {
     fn repack(&mut self, k: usize, n: usize, b: &[f32], (rs, cs): (usize, usize)) {
         assert!(k == 0 || n == 0 || b.len() > (k - 1) * rs + (n - 1) * cs);
         (self.k, self.n) = (k, n);
-        self.data.clear();
         match self.kernels {
             Kernels::Avx512 => {
+                // pack_panels writes every element: only growth is cleared.
                 self.data.resize(n.div_ceil(NR) * k * NR, 0.0);
                 pack_panels(&mut self.data, k, n, b, (rs, cs), 0);
             }
             Kernels::Portable => {
+                self.data.clear();
                 self.data.reserve(k * n);
                 for p in 0..k {
                     self.data.extend((0..n).map(|j| b[p * rs + j * cs]));
@@ -167,6 +191,7 @@ impl PackedB {
 }
 
 /// Packs B's panels `first..` into `out` (whole panels of k × NR), zero past the last column.
+/// Writes every element of `out`, so that a reused buffer needs no clearing.
 fn pack_panels(
     out: &mut [f32],
     k: usize,
@@ -179,12 +204,32 @@ fn pack_panels(
         let jp = first + i;
         let cols = (n - jp * NR).min(NR);
         let b = &b[jp * NR * cs..];
-        // Read B along its contiguous axis: a transposed weight (rs = 1) read across its
-        // columns touches a new cache line for every element.
-        if rs < cs {
-            for j in 0..cols {
-                for (p, x) in panel.iter_mut().skip(j).step_by(NR).enumerate() {
-                    *x = b[p * rs + j * cs];
+        if cols < NR {
+            panel.fill(0.0);
+        }
+        if rs == 1 && cols == NR {
+            // A weight used as Wᵀ: the panel is the transpose of NR of its rows.
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: panels are packed for the AVX-512 kernels only, chosen when the CPU has
+            // AVX-512F; the caller's bound on B covers NR rows of k from here.
+            unsafe {
+                avx512::transpose_panel(panel, b, k, cs)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("panels are packed for the AVX-512 kernels only");
+        } else if cs == 1 {
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                row[..cols].copy_from_slice(&b[p * rs..][..cols]);
+            }
+        } else if rs < cs {
+            // Read B along its contiguous axis, k in blocks whose rows of the panel stay in
+            // L1: read across its columns, B touches a new cache line for every element.
+            for p0 in (0..k).step_by(64) {
+                let rows = (k - p0).min(64);
+                for j in 0..cols {
+                    for p in p0..p0 + rows {
+                        panel[p * NR + j] = b[p * rs + j * cs];
+                    }
                 }
             }
         } else {
@@ -219,7 +264,7 @@ fn padded_bias(bias: &[f32], n: usize) -> Vec<f32> {
     v
 }
 
-/// A raw pointer that scoped threads may share: each writes its own columns of C.
+/// A raw pointer that the pool's tasks may share: each writes its own columns of C.
 #[derive(Clone, Copy)]
 struct SharedMut(*mut f32);
 unsafe impl Send for SharedMut {}
@@ -269,10 +314,10 @@ pub fn gemm_packed(
                 return run(0, panels);
             }
             let per = panels.div_ceil(threads);
-            std::thread::scope(|s| {
+            rayon::scope(|s| {
                 for j0 in (per..panels).step_by(per) {
                     let run = &run;
-                    s.spawn(move || run(j0, (j0 + per).min(panels)));
+                    s.spawn(move |_| run(j0, (j0 + per).min(panels)));
                 }
                 run(0, per.min(panels));
             });
@@ -303,6 +348,18 @@ unsafe fn panels_avx512(
     j1: usize,
 ) {
     use avx512::{tile_for, Init, MR};
+    // Rows in blocks whose packed tiles stay in L2 while every panel sweeps them; each row's
+    // sums are those of one block, so the split changes no result.
+    let blocks = m.div_ceil(MC);
+    if blocks > 1 {
+        let per = m.div_ceil(blocks).next_multiple_of(MR);
+        for r0 in (0..m).step_by(per) {
+            let c0 = SharedMut(c.0.add(r0 * ldc));
+            let rows = per.min(m - r0);
+            panels_avx512(rows, &a[r0 * ars..], ars, acs, b, c0, ldc, start, j0, j1);
+        }
+        return;
+    }
     let (k, n) = (b.k, b.n);
     let tail_rows = if m.is_multiple_of(MR) { MR } else { m % MR };
     let bias = match start {
@@ -408,6 +465,11 @@ thread_local! {
     static A_TILES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Each thread's packing buffer for [`gemm_strided`]: no allocation per product.
     static SCRATCH: RefCell<Option<PackedB>> = const { RefCell::new(None) };
+    /// The buffer of the last [`PackedB::new_threaded`] dropped on this thread, for the next to
+    /// pack into: a fresh one costs clearing and page faults on every product. Taken, not
+    /// borrowed, so that a product stolen by a waiting worker (rayon) finds it empty instead
+    /// of borrowed.
+    static SPARE_B: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// `C = beta·C + A · B` (beta 0 or 1), each operand given by its row and column strides, so
@@ -473,8 +535,9 @@ mod tests {
             .collect()
     }
 
-    /// Every tile height, a partial panel, k across block edges, the three starts, threads;
-    /// held to a product summed in f64.
+    /// Every tile height, a partial panel, k across block edges and off the transposes' 16,
+    /// rows across blocks of `MC`, B packed on threads (into a reused buffer), the three
+    /// starts, threads; held to a product summed in f64.
     #[test]
     fn products_match_a_reference() {
         for &(m, k, n) in &[
@@ -483,6 +546,8 @@ mod tests {
             (25, 513, 64),
             (12, 7, 33),
             (40, 256, 100),
+            (MC + 13, 17, 33),
+            (5, 520, 260),
         ] {
             let (a, b) = (values(m * k, 1), values(k * n, 2));
             let bias = values(n, 3);
