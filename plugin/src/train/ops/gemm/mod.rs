@@ -95,13 +95,16 @@ impl Drop for PackedB {
     fn drop(&mut self) {
         if self.recycle {
             // The larger of the two buffers is kept: the next product's B fits without growth.
-            let spare = SPARE_B.take();
-            let keep = if spare.capacity() >= self.data.capacity() {
-                spare
-            } else {
-                std::mem::take(&mut self.data)
-            };
-            SPARE_B.set(keep);
+            // (At a thread's exit the spare may be gone already: the buffer is then freed.)
+            let data = std::mem::take(&mut self.data);
+            let _ = SPARE_B.try_with(|spare| {
+                let old = spare.take();
+                spare.set(if old.capacity() >= data.capacity() {
+                    old
+                } else {
+                    data
+                });
+            });
         }
     }
 }
