@@ -100,16 +100,12 @@ pub(crate) fn parallel_loss_and_grads<B: Backend, P: Sync>(
     };
     // In order of the parts whatever thread ran each; a part's panic (a bug) goes on
     // unwinding here, as it would in one thread.
-    let results: Vec<(f32, Params<B>)> = if parts.len() == 1 {
-        vec![run(0, &parts[0])]
-    } else {
-        use rayon::prelude::*;
-        parts
-            .par_iter()
-            .enumerate()
-            .map(|(i, part)| run(i, part))
-            .collect()
-    };
+    use rayon::prelude::*;
+    let results: Vec<(f32, Params<B>)> = parts
+        .par_iter()
+        .enumerate()
+        .map(|(i, part)| run(i, part))
+        .collect();
     let mut loss = 0f32;
     for ((l, g), &w) in results.iter().zip(weights) {
         loss += l * w;

@@ -116,8 +116,9 @@ impl PackedB {
         Self::for_kernels(kernels(), k, n, b, strides)
     }
 
-    /// [`PackedB::new`] with the panels packed on up to `threads` threads (training packs its
-    /// weights on every product).
+    /// [`PackedB::new`] with the panels packed on up to `threads` threads, into this thread's
+    /// spare buffer (`SPARE_B`, given back at drop): for B packed on every product, as
+    /// training and [`gemm_strided`] do.
     pub fn new_threaded(
         k: usize,
         n: usize,
@@ -466,10 +467,8 @@ fn portable(
 thread_local! {
     /// Each thread's buffer of A's packed tiles.
     static A_TILES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// Each thread's packing buffer for [`gemm_strided`]: no allocation per product.
-    static SCRATCH: RefCell<Option<PackedB>> = const { RefCell::new(None) };
-    /// The buffer of the last [`PackedB::new_threaded`] dropped on this thread, for the next to
-    /// pack into: a fresh one costs clearing and page faults on every product. Taken, not
+    /// The buffer of the last [`PackedB::new_threaded`] dropped on this thread (a linear
+    /// layer's weight, an attention head's operand), for the next to pack into: a fresh one costs clearing and page faults on every product. Taken, not
     /// borrowed, so that a product stolen by a waiting worker (rayon) finds it empty instead
     /// of borrowed.
     static SPARE_B: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
@@ -501,16 +500,8 @@ pub fn gemm_strided(
     } else {
         Start::Accumulate
     };
-    SCRATCH.with_borrow_mut(|scratch| {
-        let packed = match scratch {
-            Some(p) => {
-                p.repack(k, n, b, b_strides);
-                p
-            }
-            None => scratch.insert(PackedB::new(k, n, b, b_strides)),
-        };
-        gemm_packed(m, a, a_strides, packed, c, c_rs, start, 1);
-    });
+    let packed = PackedB::new_threaded(k, n, b, b_strides, 1);
+    gemm_packed(m, a, a_strides, &packed, c, c_rs, start, 1);
 }
 
 #[cfg(test)]
