@@ -12,7 +12,8 @@ step, then `--steps` timed steps, and its median counts. On a shared machine the
 a third over minutes, so the ratio is taken within each round (the two runs minutes apart at
 most) and the median of the rounds' ratios is the figure; each engine's s/step is its median
 over the rounds. Prints a table, the ratios, and FLOP/s (3 x the forward's matrix products)
-against a peak measured in the same run (PyTorch's own fp32 product at 2048^3), after a line on
+against a peak measured in the same run (the best of PyTorch's, OpenBLAS's and our own fp32
+product at 2048^3; see machine.py), after a line on
 the CPU and how busy it is. Needs torch and transformers.
 """
 import argparse
@@ -94,10 +95,10 @@ def main():
         rounds.append((ours(args), theirs.run()))
         print(f"round {r + 1}: dnabert {rounds[-1][0]:.2f} s/step, PyTorch {rounds[-1][1]:.2f}", flush=True)
     torch.set_num_threads(args.threads)
-    peak = measured_peak(args.threads)
+    peak, yardsticks = measured_peak(args.threads)
     tokens = args.batch * args.seq
+    print(f"peak: the best {yardsticks}")
     print(f"DNABERT-base MLM training step, {args.batch} x {args.seq} tokens, {args.threads} threads, fp32; "
-          f"peak {peak:.0f} GFLOP/s (PyTorch's fp32 product at 2048^3, measured now); "
           f"median of {args.rounds} rounds")
     print(f"{'engine':24} {'s/step':>8} {'tokens/s':>9} {'GFLOP/s':>8} {'% peak':>7}")
     for name, i in [("dnabert (CPU backend)", 0), ("PyTorch eager", 1)]:

@@ -8,9 +8,12 @@
 //! own copy at once (`all cores`, per core: what `embed` does with one window per core). On
 //! CPUs with AVX512-VNNI the linear layers' shapes also run `embed`'s integer products
 //! (`int16`, `int8`: quantising A included; counted as 2·m·k·n operations, so comparable with
-//! the float rates). The last line gives the best fp32 rate seen, the figure the peer
-//! benchmarks quote as the measured peak. Check that the machine is otherwise idle (`uptime`)
-//! before reading anything into it.
+//! the float rates). The last line gives the best one-core fp32 rate seen. Check that the
+//! machine is otherwise idle (`uptime`) before reading anything into it.
+//!
+//! `-- --peak N --threads T` instead prints one JSON line, `{"gflops": …}`: our kernel's best
+//! rate on one N × N × N product (weights packed once) on T threads, one of the yardsticks the
+//! peer benchmarks take the machine's measured peak from (`benches/machine.py`).
 
 use std::time::Instant;
 
@@ -71,14 +74,36 @@ fn product(which: &str, m: usize, k: usize, n: usize) -> impl FnMut() {
     }
 }
 
+/// The value after `name`, if given.
+fn flag(args: &[String], name: &str) -> Option<f64> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}: a number, not {v:?}"))
+        })
+}
+
+/// `{"gflops": …}` of one n³ product on `threads` threads, B packed once.
+fn peak(n: usize, threads: usize, seconds: f64) {
+    let (x, w) = (values(n * n), values(n * n));
+    let mut y = vec![0f32; n * n];
+    let packed = PackedB::for_kernels(gemm::kernels(), n, n, &w, (1, n));
+    let g = rate(2.0 * (n * n * n) as f64, seconds, || {
+        gemm_packed(n, &x, (n, 1), &packed, &mut y, n, Start::Zero, threads)
+    });
+    println!("{{\"gflops\": {g:.1}, \"n\": {n}, \"threads\": {threads}}}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: f64 = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .map_or(1.0, |v| v.parse().expect("--seconds: a number"));
+    let seconds = flag(&args, "--seconds").unwrap_or(1.0);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(n) = flag(&args, "--peak") {
+        let threads = flag(&args, "--threads").map_or(cores, |t| t as usize);
+        return peak(n as usize, threads, seconds);
+    }
     let mut kinds = vec!["packed", "strided", "matrixmultiply"];
     if gemm::kernels() == Kernels::Portable {
         println!("no AVX-512 (or DNABERT_CPU_KERNELS=portable): every row runs matrixmultiply");

@@ -7,8 +7,6 @@
 //! polynomial); erf within 5e-7 absolute (Abramowitz & Stegun 7.1.26: 1.5e-7, plus f32
 //! rounding), so GELU is within 2.5e-7·|x| of `transformers`' exact one.
 
-use super::gemm::{kernels, Kernels};
-
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 
 /// `eˣ`; 0 below -87.3 (where f32's own exp leaves the normal range), saturating above 88
@@ -69,14 +67,16 @@ macro_rules! vectorised {
         $(#[$doc])*
         pub fn $name($($arg: $ty),*) {
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
             unsafe fn avx512($($arg: $ty),*) {
                 body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
-            if kernels() == Kernels::Avx512 {
+            if $crate::train::ops::gemm::kernels() == $crate::train::ops::gemm::Kernels::Avx512 {
                 // SAFETY: AVX-512F was detected.
                 return unsafe { avx512($($arg),*) };
             }
@@ -84,6 +84,7 @@ macro_rules! vectorised {
         }
     };
 }
+pub(super) use vectorised;
 
 vectorised! {
     /// `y = gelu(x)`.
@@ -126,6 +127,21 @@ pub fn sum(x: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+/// `Σ f(x[i])`, in 16 interleaved lanes (a running f32 sum is one long dependency chain, which
+/// the compiler may not reorder), then across them.
+#[inline(always)]
+pub fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += f(v);
+        }
+    }
+    lanes.iter().sum::<f32>() + rest.iter().map(|&v| f(v)).sum::<f32>()
 }
 
 vectorised! {

@@ -61,6 +61,15 @@ pub unsafe fn tile<const R: usize, const PACKED: bool>(
 ) {
     let (ars, acs) = if PACKED { (1, MR) } else { (ars, acs) };
     let (m0, m1) = masks(cols);
+    // The tile below this one is usually the next one run (`panels_avx512` sweeps a panel's
+    // tiles top to bottom): fetch its rows of C now, under this tile's k loop, instead of
+    // stalling on them at its start (C of a 512 × 3072 product is far out of L2). A hint: it
+    // never faults, so past the last row it costs nothing but the instruction.
+    for r in 0..R {
+        let row = c.wrapping_add((R + r) * ldc);
+        _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(16) as *const i8);
+    }
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     match init {
         Init::Zero => {}
@@ -139,6 +148,58 @@ pub unsafe fn transpose_panel(panel: &mut [f32], src: &[f32], k: usize, cs: usiz
     for p in blocks..k {
         for j in 0..NR {
             panel[p * NR + j] = src[j * cs + p];
+        }
+    }
+}
+
+/// `tile[p · MR + r] = a[r · ars + p · acs]` for r < `rows` (≤ MR), p < `kb`: one tile of A
+/// packed, each k step's `rows` values side by side. A row-major (`acs` = 1) goes 16 k steps
+/// at a time through the 16 × 16 transpose, one cache line per row read whole (element by
+/// element this packing was ~4% of `embed`); A column-major (`ars` = 1) is a copy of `rows`
+/// floats per step. Lanes past `rows` are left as they are or zeroed: the tile function for
+/// `rows` rows never reads them.
+///
+/// # Safety
+/// AVX-512F must be present; `a` must hold every element named above, `tile` `kb · MR` floats.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn pack_a_tile(
+    tile: &mut [f32],
+    a: *const f32,
+    ars: usize,
+    acs: usize,
+    rows: usize,
+    kb: usize,
+) {
+    assert!(rows <= MR && tile.len() >= kb * MR);
+    let out = tile.as_mut_ptr();
+    if acs == 1 {
+        let lanes = (1u16 << MR) - 1;
+        let blocks = kb / 16 * 16;
+        for p0 in (0..blocks).step_by(16) {
+            let mut v = [_mm512_setzero_ps(); 16];
+            for (r, x) in v.iter_mut().take(rows).enumerate() {
+                *x = _mm512_loadu_ps(a.add(r * ars + p0));
+            }
+            for (p, step) in transpose16(v).iter().enumerate() {
+                _mm512_mask_storeu_ps(out.add((p0 + p) * MR), lanes, *step);
+            }
+        }
+        for p in blocks..kb {
+            for r in 0..rows {
+                *out.add(p * MR + r) = *a.add(r * ars + p);
+            }
+        }
+    } else if ars == 1 {
+        let lanes = ((1u32 << rows) - 1) as u16;
+        for p in 0..kb {
+            let v = _mm512_maskz_loadu_ps(lanes, a.add(p * acs));
+            _mm512_mask_storeu_ps(out.add(p * MR), lanes, v);
+        }
+    } else {
+        for p in 0..kb {
+            for r in 0..rows {
+                *out.add(p * MR + r) = *a.add(r * ars + p * acs);
+            }
         }
     }
 }

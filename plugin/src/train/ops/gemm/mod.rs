@@ -386,12 +386,8 @@ unsafe fn panels_avx512(
                 .enumerate()
             {
                 let rows = (m - t * MR).min(MR);
-                for (p, step) in tile.chunks_exact_mut(MR).enumerate() {
-                    let src = (t * MR) * ars + (p0 + p) * acs;
-                    for (r, x) in step[..rows].iter_mut().enumerate() {
-                        *x = *a.get_unchecked(src + r * ars);
-                    }
-                }
+                let src = a.as_ptr().add(t * MR * ars + p0 * acs);
+                avx512::pack_a_tile(tile, src, ars, acs, rows, kb);
             }
             for j in j0..j1 {
                 let panel = b.panel(j).as_ptr().add(p0 * NR);
